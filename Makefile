@@ -1,0 +1,41 @@
+# Emporium: the two commands a newcomer needs are `make dev` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Build caches live outside the checkout so a fresh clone on the same machine reuses them.
+export EMPORIUM_CACHE_DIR ?= $(HOME)/.cache/emporium
+export CARGO_TARGET_DIR ?= $(EMPORIUM_CACHE_DIR)/target
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: help dev test tools stack-start stack-stop stack-status lint crds fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+dev: ## install what is missing, start everything, apply the examples; Ctrl-C stops it all
+	scripts/dev.sh
+
+test: ## install what is missing, start the stack, run every test, stop the stack
+	scripts/test.sh
+
+tools: ## install the pinned tools into .bin/ and .venv/
+	scripts/install-tools.sh
+
+stack-start: ## start control plane, PostgreSQL, Redis, moto, stripe-mock (writes .state/env)
+	scripts/stack.sh start
+
+stack-stop: ## stop everything stack-start started
+	scripts/stack.sh stop
+
+stack-status: ## show what runs where
+	scripts/stack.sh status
+
+lint: ## rustfmt and clippy, warnings are errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+crds: ## regenerate crds/ from the Rust types
+	cargo run --locked -q -p emporium-operator --bin crdgen -- --out crds
+
+fmt: ## format the Rust code
+	cargo fmt --all

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, starts the stack, runs every test (lint, unit,
+# integration, end to end), and stops everything it started, also on failure or Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${EMPORIUM_CACHE_DIR:-$HOME/.cache/emporium}/target}
+
+step() { printf '\n==> %s\n' "$*"; }
+t0=$SECONDS
+
+step "tools"
+scripts/install-tools.sh
+
+step "lint: rustfmt, clippy (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build tests"
+cargo test --workspace --locked --no-run
+
+step "control plane: go vet"
+(cd tests/controlplane && go vet ./...)
+
+if [ -d charts/emporium ]; then
+  step "helm lint"
+  .bin/helm lint charts/emporium
+fi
+
+step "start the stack"
+trap 'scripts/stack.sh stop' EXIT
+trap 'exit 130' INT TERM
+scripts/stack.sh start
+
+step "cargo test (unit, integration, end to end)"
+cargo test --workspace --locked -- --test-threads="${EMPORIUM_TEST_THREADS:-4}"
+
+step "passed in $((SECONDS - t0))s"

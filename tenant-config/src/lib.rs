@@ -1,0 +1,180 @@
+//! The contract between the operator and the storefront runtime: what a tenant config Secret
+//! holds and how it is labelled. The operator writes one Secret per tenant; the runtime watches
+//! Secrets with [`TENANT_SECRET_SELECTOR`] and serves every tenant it finds.
+//!
+//! Neither side depends on the other's crate; both depend on this one.
+
+use serde::{Deserialize, Serialize};
+
+/// Label every tenant config Secret carries, so the runtime can watch just those.
+pub const TENANT_SECRET_LABEL: &str = "emporium.dev/tenant-config";
+/// Label selector for [`TENANT_SECRET_LABEL`].
+pub const TENANT_SECRET_SELECTOR: &str = "emporium.dev/tenant-config=true";
+/// Label naming the tenant (the `Storefront`'s name) on everything the operator creates.
+pub const TENANT_LABEL: &str = "emporium.dev/tenant";
+/// The Secret data key holding the JSON-encoded [`TenantConfig`].
+pub const TENANT_CONFIG_KEY: &str = "tenant.json";
+
+/// How a tenant is isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Served by the shared pool; data separated by tenant id (row-level security, key prefix).
+    Pooled,
+    /// Own namespace, workload, database and tables.
+    Dedicated,
+}
+
+/// Everything the runtime needs to serve one tenant. Secret values (DSN with password, admin
+/// key, payment keys) live here and nowhere else; they must never be logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfig {
+    /// Stable tenant id: the `Storefront`'s name.
+    pub tenant_id: String,
+    pub display_name: String,
+    /// Hostnames this tenant answers on.
+    pub domains: Vec<String>,
+    pub tier: Tier,
+    /// CSS colour for the shopper pages, e.g. `#0f766e`.
+    #[serde(default)]
+    pub theme_color: Option<String>,
+    /// PostgreSQL connection string (contains a password).
+    pub database_url: String,
+    pub tables: Tables,
+    /// The merchant admin API key.
+    pub admin_key: String,
+    pub payments: Payments,
+}
+
+impl std::fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("tenant_id", &self.tenant_id)
+            .field("display_name", &self.display_name)
+            .field("domains", &self.domains)
+            .field("tier", &self.tier)
+            .field("database_url", &"<redacted>")
+            .field("tables", &self.tables)
+            .field("admin_key", &"<redacted>")
+            .field("payments", &self.payments.provider)
+            .finish()
+    }
+}
+
+/// DynamoDB table names for the tenant (shared pool tables for pooled tenants).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tables {
+    pub catalog: String,
+    pub carts: String,
+    pub sessions: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payments {
+    pub provider: PaymentProvider,
+    /// Stripe secret key (for `stripe`).
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// Stripe webhook signing secret (for `stripe`).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Override of the Stripe API base URL (stripe-mock in tests).
+    #[serde(default)]
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProvider {
+    Stripe,
+    Manual,
+}
+
+/// A tenant config that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantConfigError {
+    #[error(
+        "the Secret has no `{TENANT_CONFIG_KEY}` key; the operator writes it, check the Storefront's status"
+    )]
+    Missing,
+    #[error("`{TENANT_CONFIG_KEY}` is not valid tenant config JSON: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("tenant `{0}` has no domains; give the Storefront at least one")]
+    NoDomains(String),
+}
+
+impl TenantConfig {
+    /// Parses the Secret's `tenant.json` bytes and checks the invariants the runtime relies on.
+    pub fn from_secret_data(data: Option<&[u8]>) -> Result<Self, TenantConfigError> {
+        let bytes = data.ok_or(TenantConfigError::Missing)?;
+        let config: TenantConfig = serde_json::from_slice(bytes)?;
+        if config.domains.is_empty() {
+            return Err(TenantConfigError::NoDomains(config.tenant_id));
+        }
+        Ok(config)
+    }
+
+    pub fn to_secret_data(&self) -> Vec<u8> {
+        // Serialising a struct of strings and enums cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> TenantConfig {
+        TenantConfig {
+            tenant_id: "acme".into(),
+            display_name: "Acme".into(),
+            domains: vec!["acme.localhost".into()],
+            tier: Tier::Pooled,
+            theme_color: None,
+            database_url: "postgres://u:hunter2@127.0.0.1/db".into(),
+            tables: Tables {
+                catalog: "emporium-pool-catalog".into(),
+                carts: "emporium-pool-carts".into(),
+                sessions: "emporium-pool-sessions".into(),
+            },
+            admin_key: "sk_admin_secret".into(),
+            payments: Payments {
+                provider: PaymentProvider::Manual,
+                secret_key: None,
+                webhook_secret: None,
+                api_base: None,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_through_secret_bytes() {
+        let config = sample();
+        let parsed = TenantConfig::from_secret_data(Some(&config.to_secret_data())).unwrap();
+        assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let shown = format!("{:?}", sample());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("sk_admin_secret"), "{shown}");
+    }
+
+    #[test]
+    fn refuses_missing_and_domainless_configs() {
+        assert!(matches!(
+            TenantConfig::from_secret_data(None),
+            Err(TenantConfigError::Missing)
+        ));
+        let mut config = sample();
+        config.domains.clear();
+        assert!(matches!(
+            TenantConfig::from_secret_data(Some(&config.to_secret_data())),
+            Err(TenantConfigError::NoDomains(_))
+        ));
+    }
+}

@@ -1,0 +1,163 @@
+//! Shared harness for the integration tests: finds the running local stack (started by
+//! `scripts/stack.sh`, which `make test` runs) through its env file and hands out clients.
+//!
+//! A test that cannot find the stack fails with a message saying how to start it; it never
+//! skips silently.
+
+use std::{collections::HashMap, path::PathBuf, sync::OnceLock};
+
+use anyhow::{Context as _, anyhow};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+/// What `scripts/stack.sh start` wrote to `.state/env`.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    vars: HashMap<String, String>,
+}
+
+impl Stack {
+    /// Reads the env file named by `EMPORIUM_ENV_FILE`, or `<workspace>/.state/env`.
+    pub fn get() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(|| {
+            // ring and aws-lc-rs are both linked in; rustls needs to be told which to use.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            Stack::load().unwrap_or_else(|e| {
+                panic!("{e:#}\nStart the local stack first: `make test` does it, or `scripts/stack.sh start`.")
+            })
+        })
+    }
+
+    fn load() -> anyhow::Result<Stack> {
+        let path = std::env::var_os("EMPORIUM_ENV_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".state/env"));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the stack's env file {}", path.display()))?;
+        let vars = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("export ").or(Some(l.trim())))
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect();
+        Ok(Stack { vars })
+    }
+
+    /// A variable the stack wrote, e.g. `DATABASE_URL`.
+    pub fn var(&self, name: &str) -> anyhow::Result<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("the stack's env file has no {name}; is that service started?"))
+    }
+
+    /// A kube client for the local control plane, as its admin.
+    pub async fn kube(&self) -> anyhow::Result<Client> {
+        let kubeconfig = Kubeconfig::read_from(self.var("KUBECONFIG")?)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    /// A DynamoDB client pointed at moto.
+    pub async fn dynamodb(&self) -> anyhow::Result<aws_sdk_dynamodb::Client> {
+        Ok(aws_sdk_dynamodb::Client::new(&self.aws().await?))
+    }
+
+    /// AWS config for moto: its endpoint, a fixed region and dummy credentials.
+    pub async fn aws(&self) -> anyhow::Result<aws_config::SdkConfig> {
+        let endpoint = self.var("AWS_ENDPOINT_URL")?;
+        Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(self.var("AWS_REGION")?.to_owned()))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "emporium-tests",
+            ))
+            .load()
+            .await)
+    }
+}
+
+/// The repository root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A namespace of its own for one test, deleted when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn create(client: &Client, prefix: &str) -> anyhow::Result<Self> {
+        let name = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { "emporium.dev/test": "true" } }
+        }))?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
+        Ok(Self {
+            name,
+            client: client.clone(),
+        })
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let (client, name) = (self.client.clone(), self.name.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
+            });
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(e) => last_error = Some(e),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match last_error {
+                Some(e) => e.context(format!("{what}: not within {timeout:?}")),
+                None => anyhow!("{what}: not within {timeout:?}"),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
