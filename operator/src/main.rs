@@ -2,20 +2,32 @@
 
 mod telemetry;
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
 
 use anyhow::Context as _;
-use axum::{Router, routing::get};
 use clap::Parser;
+use emporium_operator::{
+    config::{DataProviderChoice, OperatorConfig, ReadinessGate},
+    http::{Health, router},
+    leader::LeaseConfig,
+    metrics::Metrics,
+    reconcile,
+};
 
-/// The Emporium operator.
+/// The Emporium operator: turns each `Storefront` into its tenant's namespace, workload,
+/// autoscaling, routing and config, on the plan's terms.
 ///
 /// Connects to the cluster from the in-cluster service account, or from $KUBECONFIG /
-/// ~/.kube/config when run outside a cluster.
+/// ~/.kube/config when run outside a cluster. Run two replicas with --leader-election: one
+/// reconciles, the other takes over within --lease-seconds of its death.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
-    /// Address for /healthz and /readyz.
+    /// Address for /healthz, /readyz and /metrics.
     #[arg(
         long,
         env = "EMPORIUM_OPERATOR_HTTP_ADDR",
@@ -25,14 +37,116 @@ struct Args {
     /// Log format: `json` for log pipelines, `text` for a terminal.
     #[arg(long, env = "EMPORIUM_LOG_FORMAT", value_enum, default_value = "json")]
     log_format: telemetry::LogFormat,
+    /// The storefront runtime image every tenant runs.
+    #[arg(
+        long,
+        env = "EMPORIUM_RUNTIME_IMAGE",
+        default_value = "ghcr.io/emporium/storefront:latest"
+    )]
+    runtime_image: String,
+    /// Namespace of the shared pool serving pooled tenants.
+    #[arg(long, env = "EMPORIUM_POOL_NAMESPACE", default_value = "emporium-pool")]
+    pool_namespace: String,
+    /// Minimum replicas of the shared pool.
+    #[arg(long, env = "EMPORIUM_POOL_MIN_REPLICAS", default_value_t = 2)]
+    pool_min_replicas: i32,
+    /// Maximum replicas of the shared pool.
+    #[arg(long, env = "EMPORIUM_POOL_MAX_REPLICAS", default_value_t = 20)]
+    pool_max_replicas: i32,
+    /// IAM role ARN for dedicated tenants' ServiceAccounts (IRSA); `{tenant}` is replaced by
+    /// the tenant name. Empty: no annotation.
+    #[arg(long, env = "EMPORIUM_TENANT_ROLE_ARN", default_value = "")]
+    tenant_role_arn: String,
+    /// IngressClass of the AWS Load Balancer Controller.
+    #[arg(long, env = "EMPORIUM_INGRESS_CLASS", default_value = "alb")]
+    ingress_class: String,
+    /// ALB scheme: internet-facing or internal.
+    #[arg(long, env = "EMPORIUM_ALB_SCHEME", default_value = "internet-facing")]
+    alb_scheme: String,
+    /// ACM certificate ARN for the HTTPS listener (empty: HTTP only).
+    #[arg(long, env = "EMPORIUM_CERTIFICATE_ARN", default_value = "")]
+    certificate_arn: String,
+    /// WAFv2 web ACL ARN attached to every load balancer (empty: none).
+    #[arg(long, env = "EMPORIUM_WAF_ACL_ARN", default_value = "")]
+    waf_acl_arn: String,
+    /// VPC CIDRs the ALB sends traffic from; allowed to tenants' HTTP port (comma-separated).
+    #[arg(long, env = "EMPORIUM_LOAD_BALANCER_CIDRS", value_delimiter = ',')]
+    load_balancer_cidrs: Vec<String>,
+    /// Prefix of ALB ingress group names (`<prefix>-<n>`).
+    #[arg(
+        long,
+        env = "EMPORIUM_INGRESS_GROUP_PREFIX",
+        default_value = "emporium"
+    )]
+    ingress_group_prefix: String,
+    /// Database provider. `unconfigured`: DatabaseReady=False (ProviderNotConfigured) and Ready
+    /// waits for it; `none`: no database (ProviderDisabled) and Ready ignores it.
+    #[arg(
+        long,
+        env = "EMPORIUM_DATABASE_PROVIDER",
+        value_enum,
+        default_value = "unconfigured"
+    )]
+    database_provider: DataProviderChoice,
+    /// DynamoDB tables provider; same choices as --database-provider.
+    #[arg(
+        long,
+        env = "EMPORIUM_TABLES_PROVIDER",
+        value_enum,
+        default_value = "unconfigured"
+    )]
+    tables_provider: DataProviderChoice,
+    /// What WorkloadReady/RoutingReady wait for: `available` (a replica is available and the
+    /// load balancer has an address) or `applied` (objects applied and rolled out; for clusters
+    /// without nodes or a load balancer controller).
+    #[arg(
+        long,
+        env = "EMPORIUM_READINESS_GATE",
+        value_enum,
+        default_value = "available"
+    )]
+    readiness_gate: ReadinessGate,
+    /// Only reconcile Storefronts matching this label selector (empty: all).
+    #[arg(long, env = "EMPORIUM_STOREFRONT_SELECTOR", default_value = "")]
+    storefront_selector: String,
+    /// Maximum Storefronts reconciled at once.
+    #[arg(long, env = "EMPORIUM_CONCURRENCY", default_value_t = 8)]
+    concurrency: u16,
+    /// Elect a leader through a Lease so several replicas can run.
+    #[arg(long, env = "EMPORIUM_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the leader Lease (usually the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "emporium-system")]
+    lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, env = "EMPORIUM_LEASE_NAME", default_value = "emporium-operator")]
+    lease_name: String,
+    /// How long a leader's Lease lasts without renewal before a standby takes over.
+    #[arg(long, env = "EMPORIUM_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format, "info,kube=warn");
-    // ring and aws-lc-rs are both linked in; rustls needs to be told which to use.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http_addr))?;
+    tracing::info!(addr = %args.http_addr, "serving /healthz, /readyz and /metrics");
+    let app = router(Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+
     let client = kube::Client::try_default()
         .await
         .context("cannot build a Kubernetes client: set KUBECONFIG or run in a cluster")?;
@@ -41,18 +155,51 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot reach the Kubernetes API server")?;
     tracing::info!(server = %version.git_version, "connected to the Kubernetes API server");
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(args.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.http_addr))?;
-    tracing::info!(addr = %args.http_addr, "serving health endpoints");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let config = OperatorConfig {
+        runtime_image: args.runtime_image,
+        pool_namespace: args.pool_namespace,
+        pool_min_replicas: args.pool_min_replicas,
+        pool_max_replicas: args.pool_max_replicas,
+        tenant_role_arn: args.tenant_role_arn,
+        ingress_class: args.ingress_class,
+        alb_scheme: args.alb_scheme,
+        certificate_arn: args.certificate_arn,
+        waf_acl_arn: args.waf_acl_arn,
+        load_balancer_cidrs: args.load_balancer_cidrs,
+        ingress_group_prefix: args.ingress_group_prefix,
+        database_provider: args.database_provider,
+        tables_provider: args.tables_provider,
+        readiness_gate: args.readiness_gate,
+        storefront_selector: args.storefront_selector,
+        concurrency: args.concurrency,
+    };
+    let lease = args.leader_election.then(|| LeaseConfig {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity: std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("emporium-operator-{}", std::process::id())),
+        lease_duration: Duration::from_secs(args.lease_seconds),
+    });
+    reconcile::run(client, config, metrics, lease, shutdown_signal()).await?;
+    tracing::info!("controller stopped");
+    server.abort();
     Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }

@@ -1,0 +1,258 @@
+//! `Storefront`: one tenant's store. Cluster-scoped so that the namespaced objects it owns,
+//! in its own namespace or the pool's, are garbage-collected with it.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Hostname, Tier};
+
+/// What a tenant wants: its plan, domains, database, catalog and payments.
+#[derive(CustomResource, KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "emporium.dev",
+    version = "v1alpha1",
+    kind = "Storefront",
+    shortname = "sf",
+    status = "StorefrontStatus",
+    doc = "One tenant's store: the operator turns it into a namespace, workload, routing, database and tables.",
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.plan"),
+    printcolumn(name = "Tier", type_ = "string", json_path = ".status.tier"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 40").message("a Storefront's name must be at most 40 characters: it becomes the tenant id and part of the namespace store-<name>"),
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("a Storefront's name must start with a letter and contain only lowercase letters, digits and hyphens")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.domains.all(d, self.domains.exists_one(x, x == d))").message("domains must not list the same hostname twice"))]
+pub struct StorefrontSpec {
+    /// The store's name as shoppers see it.
+    #[schemars(length(min = 1, max = 100))]
+    pub display_name: String,
+    /// Hostnames the store answers on; the first is its primary URL. Unique across tenants: a
+    /// hostname already held by an older Storefront is not routed to this one.
+    #[schemars(length(min = 1, max = 20))]
+    pub domains: Vec<Hostname>,
+    /// Name of the `StorefrontPlan` holding the tier parameters.
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("plan must be the name of a StorefrontPlan: lowercase letters, digits and hyphens"))]
+    pub plan: String,
+    /// Shopper page accent colour, e.g. `#0f766e`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^#[0-9a-fA-F]{6}$')").message("themeColor must be a hex colour such as #0f766e"))]
+    #[schemars(length(max = 7))]
+    pub theme_color: Option<String>,
+    /// The tenant's PostgreSQL database.
+    #[serde(default)]
+    pub database: DatabaseSpec,
+    /// The tenant's DynamoDB catalog, carts and sessions tables.
+    #[serde(default)]
+    pub catalog: CatalogSpec,
+    /// How shoppers pay.
+    #[serde(default)]
+    pub payments: PaymentsSpec,
+    /// Stop reconciling this tenant without deleting anything.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// Database settings; sizing defaults come from the plan.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.minCapacity) || !has(self.maxCapacity) || self.minCapacity <= self.maxCapacity").message("database.minCapacity must not be greater than database.maxCapacity"),
+    validation = Rule::new("has(self.existingClusterIdentifier) == has(oldSelf.existingClusterIdentifier) && (!has(self.existingClusterIdentifier) || self.existingClusterIdentifier == oldSelf.existingClusterIdentifier)").message("database.existingClusterIdentifier is fixed at creation; create a new Storefront to adopt a different cluster")
+)]
+pub struct DatabaseSpec {
+    /// Aurora PostgreSQL engine version, e.g. `16.4`.
+    #[serde(default = "default_engine_version")]
+    #[schemars(length(min = 2, max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^1[4-7](\\\\.[0-9]+)?$')").message("database.engineVersion must be a PostgreSQL version from 14 to 17, e.g. 16.4"))]
+    pub engine_version: String,
+    /// Serverless v2 minimum capacity in ACUs; defaults to the plan's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 256.0))]
+    pub min_capacity: Option<f64>,
+    /// Serverless v2 maximum capacity in ACUs; defaults to the plan's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.5, max = 256.0))]
+    pub max_capacity: Option<f64>,
+    /// What happens to the database when the Storefront is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Adopt this existing Aurora cluster instead of creating one (dedicated tier only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub existing_cluster_identifier: Option<String>,
+}
+
+fn default_engine_version() -> String {
+    "16.4".to_owned()
+}
+
+impl Default for DatabaseSpec {
+    fn default() -> Self {
+        Self {
+            engine_version: default_engine_version(),
+            min_capacity: None,
+            max_capacity: None,
+            deletion_policy: DeletionPolicy::default(),
+            existing_cluster_identifier: None,
+        }
+    }
+}
+
+/// What deleting the Storefront does to its database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the database in place, tagged as orphaned.
+    Retain,
+    /// Take a final snapshot, then delete.
+    #[default]
+    Snapshot,
+    /// Delete without a snapshot.
+    Delete,
+}
+
+/// DynamoDB settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSpec {
+    /// Bill per request (PAY_PER_REQUEST) rather than provisioned capacity.
+    #[serde(default = "yes")]
+    pub on_demand: bool,
+    /// Point-in-time recovery on the tenant's tables.
+    #[serde(default = "yes")]
+    pub point_in_time_recovery: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CatalogSpec {
+    fn default() -> Self {
+        Self {
+            on_demand: true,
+            point_in_time_recovery: true,
+        }
+    }
+}
+
+/// Payment settings.
+#[derive(KubeSchema, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.provider != 'stripe' || has(self.secretRef)").message("payments.secretRef is required when payments.provider is stripe: name the Secret holding the Stripe keys"))]
+pub struct PaymentsSpec {
+    #[serde(default)]
+    pub provider: PaymentProvider,
+    /// Secret with keys `secretKey` and `webhookSecret` (and optionally `apiBase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretReference>,
+}
+
+/// Payment provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProvider {
+    Stripe,
+    /// Orders are paid outside Emporium (bank transfer, cash on delivery).
+    #[default]
+    Manual,
+}
+
+/// A Secret by namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretReference {
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// What the operator observed and did. Never holds secrets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorefrontStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The tier of the plan the tenant runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// `https://<first domain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Namespace holding the tenant's workload and config Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The ALB ingress group the tenant was assigned to. Recorded so the assignment never moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_group: Option<String>,
+    /// Database identifier (cluster or database name; never credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_id: Option<String>,
+    /// DynamoDB table names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Where a tenant is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    /// Accepted; children being created or waiting on a dependency.
+    Provisioning,
+    /// Every condition that Ready depends on is True.
+    Ready,
+    /// The spec cannot be reconciled as it stands (missing plan, hostname conflict, ...).
+    Failed,
+    /// `spec.paused` is true; nothing is changed.
+    Paused,
+    /// Being deleted; cleanup in progress.
+    Deleting,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Provisioning,
+        Phase::Ready,
+        Phase::Failed,
+        Phase::Paused,
+        Phase::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Provisioning => "Provisioning",
+            Phase::Ready => "Ready",
+            Phase::Failed => "Failed",
+            Phase::Paused => "Paused",
+            Phase::Deleting => "Deleting",
+        }
+    }
+}
+
+/// A status condition, shaped like `metav1.Condition` so `kubectl wait --for=condition=...`
+/// works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `DatabaseReady`, `TablesReady`, `WorkloadReady` or `RoutingReady`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase word a program can match on.
+    pub reason: String,
+    /// A sentence a person can act on.
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

@@ -1,0 +1,699 @@
+//! The Storefront reconciler, a pipeline of one file per step:
+//! [`validate`] → [`tenant_data`] (database and tables: the provider seam) → [`build`] (pure)
+//! → [`apply`] (server-side apply, orphan clean-up) → [`status`] (conditions).
+//!
+//! [`run`] wires it into a kube-runtime `Controller` behind the `finalizer()` helper, with
+//! bounded concurrency, exponential backoff on errors and optional Lease leader election.
+
+pub mod apply;
+pub mod build;
+pub mod sharding;
+pub mod status;
+pub mod tenant_data;
+pub mod validate;
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use emporium_tenant_config::{
+    PaymentProvider as ConfigPaymentProvider, Payments, TENANT_CONFIG_KEY, TenantConfig,
+};
+use futures::StreamExt as _;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    autoscaling::v2::HorizontalPodAutoscaler,
+    core::v1::{Secret, Service},
+    networking::v1::{Ingress, NetworkPolicy},
+    policy::v1::PodDisruptionBudget,
+};
+use kube::{
+    Api, Client, Resource as _, ResourceExt as _,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller,
+        controller::{self, Action},
+        events::{Event as K8sEvent, EventType, Recorder, Reporter},
+        finalizer::{self, Event as FinalizerEvent},
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use rand::{Rng as _, distr::Alphanumeric};
+
+use self::{
+    apply::FIELD_MANAGER,
+    build::{BuildInput, config_secret_name, tenant_namespace},
+    sharding::Demand,
+    status::{Outcome, Reconciled, WorkloadObservation},
+    validate::ValidatedTenant,
+};
+use crate::{
+    config::OperatorConfig,
+    crd::{PaymentProvider, Phase, Storefront, StorefrontPlan, StorefrontStatus, Tier},
+    leader::{LeaderElector, LeaseConfig, LeaseError},
+    metrics::Metrics,
+};
+
+/// The finalizer that holds a Storefront until its cleanup ran.
+pub const FINALIZER: &str = "emporium.dev/cleanup";
+
+/// How often a healthy tenant is looked at again (drift the watches miss, plan edits).
+const RESYNC: Duration = Duration::from_secs(300);
+/// How soon a tenant that is still coming up is looked at again.
+const PROGRESS_RECHECK: Duration = Duration::from_secs(15);
+
+/// One reconcile failed; the message says what and what to do. Retried with exponential
+/// backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot apply {kind} {name}: {source}; check the operator's RBAC and the API server's message"
+    )]
+    Apply {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("cannot list {kind} objects to find orphans: {source}")]
+    List { kind: String, source: kube::Error },
+    #[error("cannot delete {kind} {name}: {source}")]
+    Delete {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Build(#[from] build::BuildError),
+    #[error("cannot read StorefrontPlan `{plan}`: {source}")]
+    ReadPlan { plan: String, source: kube::Error },
+    #[error("cannot read Secret {namespace}/{name}: {source}")]
+    ReadSecret {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error(
+        "payments Secret {namespace}/{name} is missing or lacks the key `{key}`; create it with keys secretKey and webhookSecret"
+    )]
+    PaymentsSecret {
+        namespace: String,
+        name: String,
+        key: &'static str,
+    },
+    #[error("cannot write the status of Storefront `{name}`: {source}")]
+    WriteStatus { name: String, source: kube::Error },
+    #[error("the Storefront has no name or uid; it was not read from the API server")]
+    MissingMetadata,
+    #[error("finalizer step failed: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A short label for the errors metric.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            Error::Apply { .. } => "apply",
+            Error::List { .. } => "list",
+            Error::Delete { .. } => "delete",
+            Error::Build(_) => "build",
+            Error::ReadPlan { .. } => "read_plan",
+            Error::ReadSecret { .. } => "read_secret",
+            Error::PaymentsSecret { .. } => "payments_secret",
+            Error::WriteStatus { .. } => "write_status",
+            Error::MissingMetadata => "missing_metadata",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.metric_reason()
+                }
+                _ => "finalizer",
+            },
+        }
+    }
+}
+
+/// Shared state of the reconciler.
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub metrics: Arc<Metrics>,
+    recorder: Recorder,
+    storefronts: Store<Storefront>,
+    /// Ingress group assignments made by this process and not yet seen in a status; guarded
+    /// so two concurrent reconciles never fill the same last slot.
+    assignments: Mutex<BTreeMap<String, (u32, Demand)>>,
+    /// Consecutive failures per tenant, for exponential backoff.
+    failures: Mutex<BTreeMap<String, u32>>,
+}
+
+/// Runs the controller until `shutdown` resolves. With `lease`, waits to become leader first
+/// and stops (returning an error) if leadership is lost.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    lease: Option<LeaseConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LeaseError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = {
+        let stop_rx = stop_rx.clone();
+        move || *stop_rx.borrow()
+    };
+
+    let elector = lease.map(|lease| LeaderElector::new(client.clone(), lease));
+    if let Some(elector) = &elector {
+        let mut stop_rx = stop_rx.clone();
+        loop {
+            if elector.try_acquire_or_renew().await? {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(elector.renew_interval()) => {}
+                _ = stop_rx.changed() => return Ok(()),
+            }
+            if stopped() {
+                return Ok(());
+            }
+        }
+        tracing::info!("became leader");
+    }
+    metrics.set_leader(true);
+
+    // Stops the controller on shutdown or lost leadership.
+    let (halt_tx, mut halt_rx) = tokio::sync::watch::channel(false);
+    let renewer = elector.clone().map(|elector| {
+        let halt_tx = halt_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(elector.renew_interval()).await;
+                match elector.try_acquire_or_renew().await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!("lost the leader Lease; stopping");
+                        let _ = halt_tx.send(true);
+                        return false;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not renew the leader Lease; retrying")
+                    }
+                }
+            }
+        })
+    });
+    {
+        let mut stop_rx = stop_rx.clone();
+        let halt_tx = halt_tx.clone();
+        tokio::spawn(async move {
+            let _ = stop_rx.changed().await;
+            let _ = halt_tx.send(true);
+        });
+    }
+
+    run_controller(client, config, metrics.clone(), async move {
+        let _ = halt_rx.wait_for(|halted| *halted).await;
+    })
+    .await;
+
+    metrics.set_leader(false);
+    if let Some(renewer) = renewer {
+        renewer.abort();
+    }
+    if let Some(elector) = elector {
+        elector.release().await;
+    }
+    Ok(())
+}
+
+async fn run_controller(
+    client: Client,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let storefronts = Api::<Storefront>::all(client.clone());
+    let mut selection = watcher::Config::default();
+    if !config.storefront_selector.is_empty() {
+        selection = selection.labels(&config.storefront_selector);
+    }
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=emporium-operator");
+    let controller = Controller::new(storefronts, selection)
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+        .owns(Api::<Service>::all(client.clone()), owned.clone())
+        .owns(Api::<Ingress>::all(client.clone()), owned.clone())
+        .owns(Api::<Secret>::all(client.clone()), owned.clone())
+        .owns(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(
+            Api::<PodDisruptionBudget>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(Api::<NetworkPolicy>::all(client.clone()), owned);
+    let store = controller.store();
+    // A plan edit reconciles every Storefront on the plan.
+    let plan_store = store.clone();
+    let controller = controller.watches(
+        Api::<StorefrontPlan>::all(client.clone()),
+        watcher::Config::default(),
+        move |plan: StorefrontPlan| {
+            let name = plan.name_any();
+            plan_store
+                .state()
+                .into_iter()
+                .filter(move |sf| sf.spec.plan == name)
+                .map(|sf| ObjectRef::from_obj(sf.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    let reporter = Reporter {
+        controller: "emporium-operator".to_owned(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        config,
+        metrics,
+        storefronts: store,
+        assignments: Mutex::default(),
+        failures: Mutex::default(),
+    });
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+/// One reconcile of one Storefront, split by the finalizer into apply and cleanup.
+pub async fn reconcile(storefront: Arc<Storefront>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.reconcile_started();
+    let name = storefront.name_any();
+    let api = Api::<Storefront>::all(ctx.client.clone());
+    let result = finalizer::finalizer(&api, FINALIZER, storefront, |event| async {
+        match event {
+            FinalizerEvent::Apply(storefront) => apply_storefront(&storefront, &ctx).await,
+            FinalizerEvent::Cleanup(storefront) => cleanup_storefront(&storefront, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconcile_finished(started.elapsed());
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&name);
+    }
+    result
+}
+
+/// Exponential backoff per tenant: 2 s, 4 s, 8 s, ... capped at 5 minutes.
+fn error_policy(storefront: Arc<Storefront>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = storefront.name_any();
+    ctx.metrics.reconcile_failed(error.metric_reason());
+    let attempt = ctx
+        .failures
+        .lock()
+        .map(|mut failures| {
+            let count = failures.entry(name.clone()).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        })
+        .unwrap_or(1);
+    let delay = backoff(attempt);
+    tracing::warn!(tenant = %name, %error, attempt, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The retry delay after `attempt` consecutive failures.
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 2u64.saturating_pow(attempt.min(16)).min(300);
+    Duration::from_secs(secs)
+}
+
+async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
+    let name = storefront.name_any();
+    let span = tracing::info_span!("reconcile", tenant = %name);
+    let _entered = span.enter();
+    let generation = storefront.metadata.generation;
+    if storefront.spec.paused {
+        write_status(storefront, ctx, &Outcome::Paused, generation).await?;
+        return Ok(Action::await_change());
+    }
+
+    let plans = Api::<StorefrontPlan>::all(ctx.client.clone());
+    let plan = plans
+        .get_opt(&storefront.spec.plan)
+        .await
+        .map_err(|source| Error::ReadPlan {
+            plan: storefront.spec.plan.clone(),
+            source,
+        })?;
+    let others = ctx.storefronts.state();
+    let tenant =
+        match validate::validate(storefront, plan.as_ref(), others.iter().map(AsRef::as_ref)) {
+            Ok(tenant) => tenant,
+            Err(invalid) => {
+                write_status(storefront, ctx, &Outcome::Invalid(&invalid), generation).await?;
+                return Ok(Action::requeue(RESYNC));
+            }
+        };
+
+    // The seam for issue 4: database and tables.
+    let data = tenant_data::ensure_tenant_data(ctx, &tenant).await?;
+
+    let ingress_group = assign_ingress_group(storefront, &tenant, ctx);
+    let namespace = tenant_namespace(&name, tenant.tier, &ctx.config);
+    let tenant_config = tenant_config(storefront, &tenant, &data, &namespace, ctx).await?;
+    let owner = storefront
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata)?;
+    let input = BuildInput {
+        tenant: name.clone(),
+        tier: tenant.tier,
+        plan_name: tenant.plan_name.clone(),
+        plan: tenant.plan.clone(),
+        owner,
+        routed_domains: tenant.routed_domains.clone(),
+        ingress_group: ingress_group
+            .as_ref()
+            .map(|(group, _)| sharding::group_name(&ctx.config.ingress_group_prefix, *group)),
+        tenant_config,
+    };
+    let resources = build::tenant_resources(&input, &ctx.config)?;
+
+    let pool_workload = match tenant.tier {
+        Tier::Pooled => {
+            Some(apply::apply_pool(&ctx.client, &build::pool::build(&ctx.config)?).await?)
+        }
+        Tier::Dedicated => None,
+    };
+    let applied = apply::apply_tenant(&ctx.client, &name, &namespace, resources).await?;
+    let workload = applied
+        .workload
+        .or(pool_workload)
+        .unwrap_or(WorkloadObservation::default());
+
+    let reconciled = Reconciled {
+        tenant: &tenant,
+        data: &data,
+        workload,
+        routing: applied.routing,
+        namespace,
+        ingress_group: input.ingress_group.clone(),
+        gate: ctx.config.readiness_gate,
+    };
+    let status = write_status(
+        storefront,
+        ctx,
+        &Outcome::Reconciled(reconciled),
+        generation,
+    )
+    .await?;
+    let settled = status.phase == Some(Phase::Ready) && !data.progressing;
+    Ok(Action::requeue(if settled {
+        RESYNC
+    } else {
+        PROGRESS_RECHECK
+    }))
+}
+
+async fn cleanup_storefront(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
+    let name = storefront.name_any();
+    tracing::info!(tenant = %name, "offboarding");
+    write_status(
+        storefront,
+        ctx,
+        &Outcome::Deleting,
+        storefront.metadata.generation,
+    )
+    .await?;
+    tenant_data::release_tenant_data(ctx, storefront).await?;
+    let tier = storefront.status.as_ref().and_then(|s| s.tier);
+    if tier != Some(Tier::Pooled) {
+        apply::delete_tenant_namespace(&ctx.client, &format!("store-{name}")).await?;
+    }
+    // Pooled tenants' Secret and Ingress in the pool namespace go with the Storefront through
+    // their owner references; prune them now so the pool stops serving the tenant at once.
+    apply::apply_tenant(
+        &ctx.client,
+        &name,
+        &ctx.config.pool_namespace,
+        build::TenantResources::default(),
+    )
+    .await?;
+    if let Ok(mut assignments) = ctx.assignments.lock() {
+        assignments.remove(&name);
+    }
+    ctx.metrics.set_phase(&name, None);
+    publish(
+        ctx,
+        storefront,
+        EventType::Normal,
+        "Offboarded",
+        "removed the tenant's workload, routing and config",
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// Picks the tenant's ALB ingress group: the one recorded in its status while it still fits.
+fn assign_ingress_group(
+    storefront: &Storefront,
+    tenant: &ValidatedTenant,
+    ctx: &Context,
+) -> Option<(u32, Demand)> {
+    if tenant.routed_domains.is_empty() {
+        return None;
+    }
+    let prefix = &ctx.config.ingress_group_prefix;
+    let name = storefront.name_any();
+    let demand = Demand {
+        rules: u32::try_from(tenant.routed_domains.len()).unwrap_or(u32::MAX),
+        own_target_group: tenant.tier == Tier::Dedicated,
+    };
+    let Ok(mut assignments) = ctx.assignments.lock() else {
+        return None;
+    };
+    let mut placed: BTreeMap<String, (u32, Demand)> = ctx
+        .storefronts
+        .state()
+        .iter()
+        .filter(|other| other.name_any() != name)
+        .filter_map(|other| {
+            let status = other.status.as_ref()?;
+            let group = sharding::group_index(prefix, status.ingress_group.as_deref()?)?;
+            let demand = Demand {
+                rules: u32::try_from(other.spec.domains.len()).unwrap_or(u32::MAX),
+                own_target_group: status.tier == Some(Tier::Dedicated),
+            };
+            Some((other.name_any(), (group, demand)))
+        })
+        .collect();
+    for (tenant, assignment) in assignments.iter() {
+        if *tenant != name {
+            placed.insert(tenant.clone(), *assignment);
+        }
+    }
+    let current = assignments.get(&name).map(|(group, _)| *group).or_else(|| {
+        sharding::group_index(
+            prefix,
+            storefront.status.as_ref()?.ingress_group.as_deref()?,
+        )
+    });
+    let group = sharding::assign(current, demand, &sharding::loads(placed.into_values()));
+    assignments.insert(name, (group, demand));
+    Some((group, demand))
+}
+
+/// The runtime's tenant config: data from the provider step, the admin key kept from the
+/// existing Secret (generated once), payment keys from the referenced Secret.
+async fn tenant_config(
+    storefront: &Storefront,
+    tenant: &ValidatedTenant,
+    data: &tenant_data::TenantData,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<TenantConfig, Error> {
+    let secret_name = config_secret_name(&tenant.name);
+    let existing = read_secret(ctx, namespace, &secret_name).await?;
+    let admin_key = existing
+        .as_ref()
+        .and_then(|secret| secret.data.as_ref()?.get(TENANT_CONFIG_KEY).cloned())
+        .and_then(|bytes| TenantConfig::from_secret_data(Some(&bytes.0)).ok())
+        .map(|config| config.admin_key)
+        .filter(|key| !key.is_empty())
+        .unwrap_or_else(|| {
+            let key: String = rand::rng()
+                .sample_iter(Alphanumeric)
+                .take(40)
+                .map(char::from)
+                .collect();
+            format!("sk_admin_{key}")
+        });
+    let payments = match (
+        &storefront.spec.payments.provider,
+        &storefront.spec.payments.secret_ref,
+    ) {
+        (PaymentProvider::Stripe, Some(reference)) => {
+            let secret = read_secret(ctx, &reference.namespace, &reference.name).await?;
+            let value = |key: &'static str| {
+                secret
+                    .as_ref()
+                    .and_then(|s| s.data.as_ref()?.get(key))
+                    .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
+            };
+            let missing = |key| Error::PaymentsSecret {
+                namespace: reference.namespace.clone(),
+                name: reference.name.clone(),
+                key,
+            };
+            Payments {
+                provider: ConfigPaymentProvider::Stripe,
+                secret_key: Some(value("secretKey").ok_or_else(|| missing("secretKey"))?),
+                webhook_secret: Some(
+                    value("webhookSecret").ok_or_else(|| missing("webhookSecret"))?,
+                ),
+                api_base: value("apiBase"),
+            }
+        }
+        _ => Payments {
+            provider: ConfigPaymentProvider::Manual,
+            secret_key: None,
+            webhook_secret: None,
+            api_base: None,
+        },
+    };
+    Ok(TenantConfig {
+        tenant_id: tenant.name.clone(),
+        display_name: storefront.spec.display_name.clone(),
+        domains: tenant.routed_domains.iter().map(|d| d.0.clone()).collect(),
+        tier: tenant.tier.into(),
+        theme_color: storefront.spec.theme_color.clone(),
+        database_url: data.database_url.clone(),
+        tables: data.table_names.clone(),
+        admin_key,
+        payments,
+    })
+}
+
+async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
+    match Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await
+    {
+        Ok(secret) => Ok(secret),
+        // The dedicated namespace does not exist before the first apply.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(source) => Err(Error::ReadSecret {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Computes and writes the status (only when it changed), records the phase metric and
+/// publishes an Event when the phase changes.
+async fn write_status(
+    storefront: &Storefront,
+    ctx: &Context,
+    outcome: &Outcome<'_>,
+    generation: Option<i64>,
+) -> Result<StorefrontStatus, Error> {
+    let name = storefront.name_any();
+    let previous = storefront.status.as_ref();
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or_default();
+    let status = status::compute(outcome, previous, generation, &now.to_string());
+    ctx.metrics.set_phase(&name, status.phase);
+    if previous == Some(&status) {
+        return Ok(status);
+    }
+    let patch = serde_json::json!({
+        "apiVersion": "emporium.dev/v1alpha1",
+        "kind": "Storefront",
+        "status": status,
+    });
+    Api::<Storefront>::all(ctx.client.clone())
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|source| Error::WriteStatus {
+            name: name.clone(),
+            source,
+        })?;
+    let before = previous.and_then(|s| s.phase);
+    if before != status.phase
+        && let Some(phase) = status.phase
+    {
+        let ready = status::condition(Some(&status), status::READY);
+        let (kind, note) = match phase {
+            Phase::Failed => (
+                EventType::Warning,
+                ready.map(|c| c.message.clone()).unwrap_or_default(),
+            ),
+            _ => (
+                EventType::Normal,
+                ready.map(|c| c.message.clone()).unwrap_or_default(),
+            ),
+        };
+        publish(ctx, storefront, kind, phase.as_str(), &note).await;
+    }
+    Ok(status)
+}
+
+async fn publish(
+    ctx: &Context,
+    storefront: &Storefront,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = K8sEvent {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx
+        .recorder
+        .publish(&event, &storefront.object_ref(&()))
+        .await
+    {
+        tracing::warn!(%error, "could not publish an Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(5), Duration::from_secs(32));
+        assert_eq!(backoff(50), Duration::from_secs(300));
+    }
+}

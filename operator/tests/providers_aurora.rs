@@ -1,0 +1,473 @@
+//! The `aurora` database provider against moto's RDS. moto makes a new cluster `available` on
+//! its first describe, so the waiting path is covered by the unit tests of the state mapping;
+//! here each test drives the provider until it answers something other than `Progressing`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_rds::types::{ServerlessV2ScalingConfiguration, Tag};
+use emporium_integration_tests::Stack;
+use emporium_operator::providers::{
+    AuroraConfig, AuroraProvider, Capacity, DatabaseConnection, DatabaseProvider, Deletion,
+    DeletionPolicy, Outcome, ProviderError, TenantDatabase, Tier,
+};
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{:x}{}",
+        nanos % 0xffff_ffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Subnet ids of moto's default VPC (moto checks that a DB subnet group's subnets exist).
+async fn moto_subnets() -> Vec<String> {
+    let endpoint = Stack::get()
+        .var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL");
+    let body = reqwest::Client::new()
+        .post(endpoint)
+        // moto routes by the service in the credential scope; it does not check the signature.
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .form(&[("Action", "DescribeSubnets"), ("Version", "2016-11-15")])
+        .send()
+        .await
+        .expect("moto answers EC2 DescribeSubnets")
+        .text()
+        .await
+        .expect("body");
+    let ids: Vec<String> = body
+        .split("<subnetId>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_owned()))
+        .collect();
+    assert!(!ids.is_empty(), "moto has no default subnets: {body}");
+    ids
+}
+
+struct Fixture {
+    provider: AuroraProvider,
+    rds: aws_sdk_rds::Client,
+    prefix: String,
+}
+
+async fn fixture() -> Fixture {
+    let sdk = Stack::get().aws().await.expect("moto config");
+    let prefix = unique("e");
+    let mut config = AuroraConfig::new(format!("{prefix}-subnets"));
+    config.prefix = prefix.clone();
+    config.subnet_ids = moto_subnets().await;
+    config.pool_cluster = format!("{prefix}-pool");
+    config.max_attempts = 3;
+    Fixture {
+        provider: AuroraProvider::new(&sdk, config),
+        rds: aws_sdk_rds::Client::new(&sdk),
+        prefix,
+    }
+}
+
+fn request(tenant: &str, policy: DeletionPolicy) -> TenantDatabase {
+    TenantDatabase {
+        tenant: tenant.to_owned(),
+        tier: Tier::Dedicated,
+        engine_version: Some("16.6".into()),
+        capacity: Capacity {
+            min_acu: 0.5,
+            max_acu: 4.0,
+        },
+        deletion_policy: policy,
+        adopt: None,
+        recorded: None,
+    }
+}
+
+/// Calls `ensure` until it stops answering `Progressing`; returns the reasons seen on the way.
+async fn ensure_until_settled(
+    provider: &AuroraProvider,
+    db: &TenantDatabase,
+) -> (Vec<&'static str>, Outcome<DatabaseConnection>) {
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        match provider.ensure(db).await.expect("ensure") {
+            Outcome::Progressing { reason, .. } => seen.push(reason),
+            settled => return (seen, settled),
+        }
+    }
+    panic!("still progressing after 10 calls: {seen:?}");
+}
+
+async fn delete_until_done(provider: &AuroraProvider, db: &TenantDatabase) -> Deletion {
+    for _ in 0..10 {
+        match provider.delete(db).await.expect("delete") {
+            Outcome::Ready(done) => return done,
+            Outcome::Progressing { .. } => {}
+            terminal => panic!("deletion failed: {terminal:?}"),
+        }
+    }
+    panic!("deletion still progressing after 10 calls");
+}
+
+fn ready<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
+    match outcome {
+        Outcome::Ready(value) => value,
+        other => panic!("expected Ready, got {other:?}"),
+    }
+}
+
+/// Every cluster moto has with this identifier (to prove there are no duplicates).
+async fn clusters_named(rds: &aws_sdk_rds::Client, id: &str) -> Vec<aws_sdk_rds::types::DbCluster> {
+    let all = rds
+        .describe_db_clusters()
+        .send()
+        .await
+        .expect("describe clusters");
+    all.db_clusters()
+        .iter()
+        .filter(|c| c.db_cluster_identifier() == Some(id))
+        .cloned()
+        .collect()
+}
+
+fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+#[tokio::test]
+async fn a_dedicated_tenant_gets_exactly_one_encrypted_tagged_cluster_with_a_writer() {
+    let f = fixture().await;
+    let db = request("acme", DeletionPolicy::Retain);
+    let id = format!("{}-acme", f.prefix);
+
+    let (steps, outcome) = ensure_until_settled(&f.provider, &db).await;
+    let connection = ready(outcome);
+    assert_eq!(
+        steps.first(),
+        Some(&"Creating"),
+        "the first call creates and reports progress: {steps:?}"
+    );
+    assert!(steps.contains(&"CreatingWriter"), "{steps:?}");
+    let again = ready(f.provider.ensure(&db).await.expect("ensure again"));
+    assert_eq!(again, connection, "steady state answers the same");
+
+    let clusters = clusters_named(&f.rds, &id).await;
+    assert_eq!(clusters.len(), 1, "one cluster, not two");
+    let cluster = &clusters[0];
+    assert_eq!(cluster.engine(), Some("aurora-postgresql"));
+    assert_eq!(cluster.storage_encrypted(), Some(true));
+    assert_eq!(
+        cluster.deletion_protection(),
+        Some(true),
+        "Retain protects the cluster"
+    );
+    assert_eq!(
+        tag_value(cluster.tag_list(), "emporium.dev/tenant"),
+        Some("acme")
+    );
+    assert_eq!(
+        tag_value(cluster.tag_list(), "emporium.dev/managed-by"),
+        Some("emporium-operator")
+    );
+    assert!(
+        cluster
+            .master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .is_some(),
+        "RDS manages the master password"
+    );
+    let scaling = cluster
+        .serverless_v2_scaling_configuration()
+        .expect("serverless v2");
+    assert_eq!(
+        (scaling.min_capacity(), scaling.max_capacity()),
+        (Some(0.5), Some(4.0))
+    );
+    let members = cluster.db_cluster_members();
+    assert_eq!(members.len(), 1, "one writer");
+    assert_eq!(
+        members[0].db_instance_identifier(),
+        Some(format!("{id}-writer").as_str())
+    );
+    let instance = f
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{id}-writer"))
+        .send()
+        .await
+        .expect("writer");
+    assert_eq!(
+        instance.db_instances()[0].db_instance_class(),
+        Some("db.serverless")
+    );
+
+    assert_eq!(connection.identifier, id);
+    assert_eq!(Some(connection.host.as_str()), cluster.endpoint());
+    assert!(connection.dsn.expose().starts_with("postgres://"));
+    assert!(connection.dsn.expose().ends_with("sslmode=require"));
+    assert!(
+        !format!("{connection:?}").contains(connection.dsn.expose()),
+        "Debug redacts the DSN"
+    );
+
+    // Retain: the cluster stays, still protected, tagged orphaned.
+    let deletion = delete_until_done(&f.provider, &db).await;
+    assert!(
+        deletion.summary.contains("retained"),
+        "{}",
+        deletion.summary
+    );
+    let kept = clusters_named(&f.rds, &id).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        tag_value(kept[0].tag_list(), "emporium.dev/orphaned"),
+        Some("true")
+    );
+    assert_eq!(kept[0].deletion_protection(), Some(true));
+}
+
+#[tokio::test]
+async fn changing_the_capacity_modifies_the_cluster() {
+    let f = fixture().await;
+    let mut db = request("grow", DeletionPolicy::Delete);
+    ready(ensure_until_settled(&f.provider, &db).await.1);
+
+    db.capacity = Capacity {
+        min_acu: 1.0,
+        max_acu: 8.0,
+    };
+    match f.provider.ensure(&db).await.expect("ensure") {
+        Outcome::Progressing { reason, message } => {
+            assert_eq!(reason, "Modifying");
+            assert!(message.contains("1–8 ACU"), "{message}");
+        }
+        other => panic!("expected a modification, got {other:?}"),
+    }
+    ready(ensure_until_settled(&f.provider, &db).await.1);
+    let cluster = &clusters_named(&f.rds, &format!("{}-grow", f.prefix)).await[0];
+    let scaling = cluster
+        .serverless_v2_scaling_configuration()
+        .expect("serverless v2");
+    assert_eq!(
+        (scaling.min_capacity(), scaling.max_capacity()),
+        (Some(1.0), Some(8.0))
+    );
+    delete_until_done(&f.provider, &db).await;
+}
+
+#[tokio::test]
+async fn snapshot_deletes_after_a_final_snapshot_with_a_deterministic_name() {
+    let f = fixture().await;
+    let db = request("snap", DeletionPolicy::Snapshot);
+    let id = format!("{}-snap", f.prefix);
+    ready(ensure_until_settled(&f.provider, &db).await.1);
+
+    let deletion = delete_until_done(&f.provider, &db).await;
+    assert!(
+        deletion.summary.contains(&format!("{id}-final")),
+        "{}",
+        deletion.summary
+    );
+    assert!(
+        clusters_named(&f.rds, &id).await.is_empty(),
+        "the cluster is gone"
+    );
+    let snapshots = f
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(format!("{id}-final"))
+        .send()
+        .await
+        .expect("the final snapshot exists");
+    assert_eq!(snapshots.db_cluster_snapshots().len(), 1);
+    let instances = f
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{id}-writer"))
+        .send()
+        .await;
+    assert!(instances.is_err(), "the writer is gone too");
+}
+
+#[tokio::test]
+async fn delete_removes_the_cluster_without_a_snapshot() {
+    let f = fixture().await;
+    let db = request("gone", DeletionPolicy::Delete);
+    let id = format!("{}-gone", f.prefix);
+    ready(ensure_until_settled(&f.provider, &db).await.1);
+    delete_until_done(&f.provider, &db).await;
+    assert!(clusters_named(&f.rds, &id).await.is_empty());
+    let snapshot = f
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(format!("{id}-final"))
+        .send()
+        .await;
+    assert!(
+        snapshot
+            .map(|s| s.db_cluster_snapshots().is_empty())
+            .unwrap_or(true),
+        "no final snapshot"
+    );
+    // Deleting again is a no-op.
+    delete_until_done(&f.provider, &db).await;
+}
+
+#[tokio::test]
+async fn a_recorded_cluster_that_vanished_is_recreated_or_reported() {
+    let f = fixture().await;
+    let mut db = request("lost", DeletionPolicy::Delete);
+    let id = format!("{}-lost", f.prefix);
+    ready(ensure_until_settled(&f.provider, &db).await.1);
+    // Someone deletes it behind the operator's back.
+    f.rds
+        .delete_db_instance()
+        .db_instance_identifier(format!("{id}-writer"))
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("delete writer");
+    f.rds
+        .delete_db_cluster()
+        .db_cluster_identifier(&id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("delete cluster");
+    // moto keeps the deleted cluster's automated snapshot (named by the minute) and would refuse
+    // the re-creation with DBClusterSnapshotAlreadyExistsFault; AWS removes automated backups
+    // with the cluster, so do what AWS does.
+    let automated = f
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_identifier(&id)
+        .snapshot_type("automated")
+        .send()
+        .await
+        .expect("describe snapshots");
+    for snapshot in automated.db_cluster_snapshots() {
+        if let Some(name) = snapshot.db_cluster_snapshot_identifier() {
+            f.rds
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .expect("delete automated snapshot");
+        }
+    }
+    db.recorded = Some(id.clone());
+
+    db.deletion_policy = DeletionPolicy::Retain;
+    match f.provider.ensure(&db).await.expect("ensure") {
+        Outcome::Terminal { reason, message } => {
+            assert_eq!(reason, "Missing");
+            assert!(message.contains(&id), "{message}");
+        }
+        other => panic!("Retain must report the loss, got {other:?}"),
+    }
+    assert!(
+        clusters_named(&f.rds, &id).await.is_empty(),
+        "Retain creates nothing"
+    );
+
+    db.deletion_policy = DeletionPolicy::Delete;
+    let (steps, outcome) = ensure_until_settled(&f.provider, &db).await;
+    assert_eq!(steps.first(), Some(&"Recreating"), "{steps:?}");
+    assert_eq!(ready(outcome).identifier, id);
+    assert_eq!(clusters_named(&f.rds, &id).await.len(), 1);
+    delete_until_done(&f.provider, &db).await;
+}
+
+#[tokio::test]
+async fn an_existing_cluster_can_be_adopted() {
+    let f = fixture().await;
+    let existing = format!("{}-legacy", f.prefix);
+    f.rds
+        .create_db_cluster()
+        .db_cluster_identifier(&existing)
+        .engine("aurora-postgresql")
+        .master_username("legacy")
+        .manage_master_user_password(true)
+        .database_name("shop")
+        .serverless_v2_scaling_configuration(
+            ServerlessV2ScalingConfiguration::builder()
+                .min_capacity(0.5)
+                .max_capacity(2.0)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the cluster to adopt");
+
+    let mut db = request("shop", DeletionPolicy::Retain);
+    db.adopt = Some(existing.clone());
+    db.capacity = Capacity {
+        min_acu: 0.5,
+        max_acu: 2.0,
+    };
+    let connection = ready(ensure_until_settled(&f.provider, &db).await.1);
+    assert_eq!(connection.identifier, existing);
+    assert_eq!(connection.database, "shop");
+    assert!(
+        clusters_named(&f.rds, &format!("{}-shop", f.prefix))
+            .await
+            .is_empty(),
+        "adoption creates no new cluster"
+    );
+    let cluster = &clusters_named(&f.rds, &existing).await[0];
+    assert_eq!(
+        tag_value(cluster.tag_list(), "emporium.dev/adopted"),
+        Some("true")
+    );
+    assert_eq!(
+        tag_value(cluster.tag_list(), "emporium.dev/tenant"),
+        Some("shop")
+    );
+
+    db.adopt = Some(format!("{}-absent", f.prefix));
+    assert!(matches!(
+        f.provider.ensure(&db).await.expect("ensure"),
+        Outcome::Terminal {
+            reason: "AdoptionFailed",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn pooled_tenants_share_the_pool_cluster_which_outlives_them() {
+    let f = fixture().await;
+    let mut a = request("a", DeletionPolicy::Delete);
+    a.tier = Tier::Pooled;
+    let mut b = request("b", DeletionPolicy::Delete);
+    b.tier = Tier::Pooled;
+    let first = ready(ensure_until_settled(&f.provider, &a).await.1);
+    let second = ready(ensure_until_settled(&f.provider, &b).await.1);
+    assert_eq!(first, second);
+    assert_eq!(first.identifier, format!("{}-pool", f.prefix));
+    delete_until_done(&f.provider, &a).await;
+    let pool = clusters_named(&f.rds, &first.identifier).await;
+    assert_eq!(pool.len(), 1, "the pool stays");
+    assert_eq!(pool[0].deletion_protection(), Some(true));
+}
+
+#[tokio::test]
+async fn a_missing_subnet_group_without_subnet_ids_is_a_configuration_error() {
+    let sdk = Stack::get().aws().await.expect("moto config");
+    let mut config = AuroraConfig::new(unique("nosuchgroup"));
+    config.prefix = unique("e");
+    let provider = AuroraProvider::new(&sdk, config);
+    match provider.ensure(&request("x", DeletionPolicy::Delete)).await {
+        Err(e @ ProviderError::Config(_)) => {
+            assert!(e.to_string().contains("does not exist"), "{e}")
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}

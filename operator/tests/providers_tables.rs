@@ -1,0 +1,422 @@
+//! The DynamoDB table provisioner against moto.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoveryStatus,
+    ScalarAttributeType, TimeToLiveStatus,
+};
+use emporium_integration_tests::Stack;
+use emporium_operator::providers::{
+    AdoptTables, Deletion, DeletionPolicy, DynamoTables, Outcome, TableProvisioner, TableSettings,
+    TenantTables, Tier,
+};
+use emporium_tenant_config::Tables;
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{:x}{}",
+        nanos % 0xffff_ffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+struct Fixture {
+    tables: DynamoTables,
+    dynamodb: aws_sdk_dynamodb::Client,
+    prefix: String,
+}
+
+async fn fixture() -> Fixture {
+    let sdk = Stack::get().aws().await.expect("moto config");
+    let prefix = unique("e");
+    let settings = TableSettings {
+        prefix: prefix.clone(),
+        max_attempts: 3,
+        ..TableSettings::default()
+    };
+    Fixture {
+        tables: DynamoTables::new(&sdk, settings),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        prefix,
+    }
+}
+
+fn request(tenant: &str, policy: DeletionPolicy) -> TenantTables {
+    TenantTables {
+        tenant: tenant.to_owned(),
+        tier: Tier::Dedicated,
+        point_in_time_recovery: true,
+        deletion_policy: policy,
+        adopt: AdoptTables::default(),
+        recorded: false,
+    }
+}
+
+/// Calls `ensure` until it stops answering `Progressing`; returns the progress messages seen.
+async fn ensure_until_settled(
+    tables: &DynamoTables,
+    request: &TenantTables,
+) -> (Vec<String>, Outcome<Tables>) {
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        match tables.ensure(request).await.expect("ensure") {
+            Outcome::Progressing { reason, message } => seen.push(format!("{reason}: {message}")),
+            settled => return (seen, settled),
+        }
+    }
+    panic!("still progressing after 10 calls: {seen:?}");
+}
+
+async fn delete_until_done(tables: &DynamoTables, request: &TenantTables) -> Deletion {
+    for _ in 0..10 {
+        match tables.delete(request).await.expect("delete") {
+            Outcome::Ready(done) => return done,
+            Outcome::Progressing { .. } => {}
+            terminal => panic!("deletion failed: {terminal:?}"),
+        }
+    }
+    panic!("deletion still progressing after 10 calls");
+}
+
+fn ready<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
+    match outcome {
+        Outcome::Ready(value) => value,
+        other => panic!("expected Ready, got {other:?}"),
+    }
+}
+
+/// Tables moto has whose names start with `prefix`.
+async fn tables_with_prefix(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let page = dynamodb
+            .list_tables()
+            .set_exclusive_start_table_name(start.clone())
+            .send()
+            .await
+            .expect("list tables");
+        names.extend(
+            page.table_names()
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .cloned(),
+        );
+        start = page.last_evaluated_table_name().map(str::to_owned);
+        if start.is_none() {
+            return names;
+        }
+    }
+}
+
+async fn tags_of(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(String, String)> {
+    let arn = dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .and_then(|t| t.table_arn)
+        .expect("arn");
+    let tags = dynamodb
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("tags");
+    tags.tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dedicated_tenant_gets_three_on_demand_tables_with_ttl_and_pitr_once() {
+    let f = fixture().await;
+    let request = request("acme", DeletionPolicy::Delete);
+    let (_, outcome) = ensure_until_settled(&f.tables, &request).await;
+    let tables = ready(outcome);
+    assert_eq!(tables.catalog, format!("{}-acme-catalog", f.prefix));
+    assert_eq!(tables.carts, format!("{}-acme-carts", f.prefix));
+    assert_eq!(tables.sessions, format!("{}-acme-sessions", f.prefix));
+    assert_eq!(
+        ready(f.tables.ensure(&request).await.expect("again")),
+        tables,
+        "steady state answers the same"
+    );
+
+    let mut names = tables_with_prefix(&f.dynamodb, &f.prefix).await;
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            tables.carts.clone(),
+            tables.catalog.clone(),
+            tables.sessions.clone()
+        ],
+        "three tables, no more"
+    );
+
+    for table in [&tables.catalog, &tables.carts, &tables.sessions] {
+        let description = f
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("describe")
+            .table
+            .expect("table");
+        assert_eq!(
+            description
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode()),
+            Some(&BillingMode::PayPerRequest)
+        );
+        let keys: Vec<_> = description
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("pk".to_owned(), KeyType::Hash),
+                ("sk".to_owned(), KeyType::Range)
+            ]
+        );
+        let backups = f
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(table)
+            .send()
+            .await
+            .expect("backups");
+        let pitr = backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|d| d.point_in_time_recovery_status());
+        assert_eq!(pitr, Some(&PointInTimeRecoveryStatus::Enabled), "{table}");
+        let tags = tags_of(&f.dynamodb, table).await;
+        assert!(
+            tags.contains(&("emporium.dev/tenant".into(), "acme".into())),
+            "{tags:?}"
+        );
+        assert!(
+            tags.contains(&("emporium.dev/managed-by".into(), "emporium-operator".into())),
+            "{tags:?}"
+        );
+    }
+    for table in [&tables.carts, &tables.sessions] {
+        let ttl = f
+            .dynamodb
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .expect("ttl");
+        let ttl = ttl.time_to_live_description().expect("ttl description");
+        assert_eq!(
+            ttl.time_to_live_status(),
+            Some(&TimeToLiveStatus::Enabled),
+            "{table}"
+        );
+        assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    }
+
+    delete_until_done(&f.tables, &request).await;
+    assert!(
+        tables_with_prefix(&f.dynamodb, &f.prefix).await.is_empty(),
+        "Delete removes all three"
+    );
+}
+
+#[tokio::test]
+async fn pooled_tenants_share_the_pool_tables_which_outlive_them() {
+    let f = fixture().await;
+    let mut a = request("a", DeletionPolicy::Delete);
+    a.tier = Tier::Pooled;
+    let mut b = request("b", DeletionPolicy::Delete);
+    b.tier = Tier::Pooled;
+    let first = ready(ensure_until_settled(&f.tables, &a).await.1);
+    let second = ready(ensure_until_settled(&f.tables, &b).await.1);
+    assert_eq!(first, second);
+    assert_eq!(first.catalog, format!("{}_pool-catalog", f.prefix));
+    delete_until_done(&f.tables, &a).await;
+    assert_eq!(
+        tables_with_prefix(&f.dynamodb, &f.prefix).await.len(),
+        3,
+        "the pool tables stay"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_backs_up_each_table_under_a_deterministic_name_then_deletes_it() {
+    let f = fixture().await;
+    let request = request("snap", DeletionPolicy::Snapshot);
+    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    delete_until_done(&f.tables, &request).await;
+    assert!(tables_with_prefix(&f.dynamodb, &f.prefix).await.is_empty());
+    for table in [&tables.catalog, &tables.carts, &tables.sessions] {
+        let backups = f
+            .dynamodb
+            .list_backups()
+            .table_name(table)
+            .send()
+            .await
+            .expect("list backups");
+        let names: Vec<_> = backups
+            .backup_summaries()
+            .iter()
+            .filter_map(|b| b.backup_name())
+            .collect();
+        assert_eq!(names, vec![format!("{table}-final").as_str()], "{table}");
+    }
+}
+
+#[tokio::test]
+async fn retain_keeps_the_tables_protected_and_tagged_orphaned() {
+    let f = fixture().await;
+    let request = request("keep", DeletionPolicy::Retain);
+    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    let deletion = delete_until_done(&f.tables, &request).await;
+    assert!(
+        deletion.summary.contains("retained"),
+        "{}",
+        deletion.summary
+    );
+    for table in [&tables.catalog, &tables.carts, &tables.sessions] {
+        let description = f
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("still there")
+            .table
+            .expect("table");
+        assert_eq!(description.deletion_protection_enabled(), Some(true));
+        assert!(
+            tags_of(&f.dynamodb, table)
+                .await
+                .contains(&("emporium.dev/orphaned".into(), "true".into()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_table_that_vanished_is_recreated_or_reported() {
+    let f = fixture().await;
+    let mut request = request("lost", DeletionPolicy::Delete);
+    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    f.dynamodb
+        .delete_table()
+        .table_name(&tables.carts)
+        .send()
+        .await
+        .expect("delete behind the operator's back");
+    request.recorded = true;
+
+    request.deletion_policy = DeletionPolicy::Retain;
+    // Retain turns deletion protection on first; then reports the missing table.
+    let (_, outcome) = ensure_until_settled(&f.tables, &request).await;
+    match outcome {
+        Outcome::Terminal { reason, message } => {
+            assert_eq!(reason, "Missing");
+            assert!(message.contains(&tables.carts), "{message}");
+        }
+        other => panic!("Retain must report the loss, got {other:?}"),
+    }
+    assert_eq!(
+        tables_with_prefix(&f.dynamodb, &f.prefix).await.len(),
+        2,
+        "Retain creates nothing"
+    );
+
+    request.deletion_policy = DeletionPolicy::Delete;
+    let (steps, outcome) = ensure_until_settled(&f.tables, &request).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains(&format!("recreating table {}", tables.carts))),
+        "{steps:?}"
+    );
+    assert_eq!(ready(outcome), tables);
+    assert_eq!(tables_with_prefix(&f.dynamodb, &f.prefix).await.len(), 3);
+    delete_until_done(&f.tables, &request).await;
+}
+
+#[tokio::test]
+async fn an_existing_table_can_be_adopted() {
+    let f = fixture().await;
+    let existing = format!("{}-legacy-catalog", f.prefix);
+    f.dynamodb
+        .create_table()
+        .table_name(&existing)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .send()
+        .await
+        .expect("create the table to adopt");
+
+    let mut request = request("shop", DeletionPolicy::Delete);
+    request.adopt.catalog = Some(existing.clone());
+    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    assert_eq!(tables.catalog, existing);
+    assert_eq!(tables.carts, format!("{}-shop-carts", f.prefix));
+    assert!(
+        tags_of(&f.dynamodb, &existing)
+            .await
+            .contains(&("emporium.dev/adopted".into(), "true".into()))
+    );
+    assert_eq!(
+        tables_with_prefix(&f.dynamodb, &f.prefix).await.len(),
+        3,
+        "no catalog table of its own"
+    );
+
+    let mut absent = request.clone();
+    absent.adopt.catalog = Some(format!("{}-absent", f.prefix));
+    assert!(matches!(
+        f.tables.ensure(&absent).await.expect("ensure"),
+        Outcome::Terminal {
+            reason: "AdoptionFailed",
+            ..
+        }
+    ));
+    delete_until_done(&f.tables, &request).await;
+}
