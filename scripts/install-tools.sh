@@ -3,8 +3,8 @@
 # (.bin/, .venv/) and, for Debian packages, into the system. Idempotent: when everything is
 # present it finishes in a few seconds.
 #
-#   scripts/install-tools.sh            everything the tests need
-#   scripts/install-tools.sh --browser  also Debian's chromium (the end-to-end browser test)
+#   scripts/install-tools.sh            everything the tests need (with Debian's chromium and
+#                                       playwright-core for the browser test)
 #
 # Needs root (or passwordless sudo) only when a Debian package is missing.
 set -euo pipefail
@@ -15,8 +15,6 @@ source scripts/versions.env
 
 cache=${EMPORIUM_CACHE_DIR:-$HOME/.cache/emporium}
 mkdir -p .bin "$cache/bin"
-want_browser=0
-[ "${1:-}" = "--browser" ] && want_browser=1
 
 log() { printf '[install] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -25,9 +23,6 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-if [ $want_browser = 1 ]; then
-  command -v chromium >/dev/null || missing+=(chromium)
-fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
@@ -74,5 +69,8 @@ cp_key=$( (cat tests/controlplane/go.mod tests/controlplane/go.sum tests/control
 go_tool controlplane "$cp_key" sh -c 'cd tests/controlplane && go build -trimpath -ldflags="$0" -o "$1" .' "$k8s_ldflags"
 go_tool helm "$HELM_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "helm.sh/helm/v3/cmd/helm@$0" && mv "$(go env GOPATH)/bin/helm" "$1"' "$HELM_VERSION"
 go_tool stripe-mock "$STRIPE_MOCK_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "github.com/stripe/stripe-mock@$0" && mv "$(go env GOPATH)/bin/stripe-mock" "$1"' "$STRIPE_MOCK_VERSION"
+
+# --- Browser test: Debian chromium and playwright-core (tests/browser) ------------------------
+scripts/install-browser.sh
 
 log "tools ready in .bin/ and .venv/"

@@ -16,7 +16,10 @@ step "lint: rustfmt, clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build tests"
+step "build binaries and tests"
+# The end-to-end tests run the real operator and runtime binaries: build them first so a test
+# never runs a stale one.
+cargo build --workspace --locked --bins
 cargo test --workspace --locked --no-run
 
 step "control plane: go vet"

@@ -3,10 +3,14 @@
 
 use clap::ValueEnum;
 
-/// How a not-yet-wired provider slot (database, tables) affects `Ready`.
+use crate::providers::{
+    AuroraConfig, Capacity, PostgresConfig, ProviderError, SecretString, TableSettings,
+};
+
+/// Which provider serves a data slot (the database or the tables).
 ///
-/// The database and table providers are added behind this choice (issue 4); until a tenant's
-/// data is provisioned, `DatabaseReady`/`TablesReady` are `False`.
+/// `--database-provider` takes `postgres` or `aurora`, `--tables-provider` takes `dynamodb`;
+/// `unconfigured` and `none` are valid for both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DataProviderChoice {
     /// A provider is expected but none is configured: the condition is `False` with reason
@@ -15,6 +19,215 @@ pub enum DataProviderChoice {
     /// Deliberately no provider (workload-only clusters, end-to-end tests of the Kubernetes
     /// side): the condition is `False` with reason `ProviderDisabled` and `Ready` ignores it.
     None,
+    /// Database: an existing PostgreSQL server (development, tests); see `--postgres-*`.
+    Postgres,
+    /// Database: Aurora PostgreSQL through RDS; see `--aurora-*`.
+    Aurora,
+    /// Tables: DynamoDB (or any compatible endpoint through `AWS_ENDPOINT_URL`).
+    Dynamodb,
+}
+
+impl DataProviderChoice {
+    /// Whether this choice needs AWS credentials and an SDK configuration.
+    pub fn uses_aws(self) -> bool {
+        matches!(
+            self,
+            DataProviderChoice::Aurora | DataProviderChoice::Dynamodb
+        )
+    }
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(value))
+}
+
+/// Settings of the database and table providers: command-line flags with environment
+/// fallbacks (flattened into the operator's flags), or filled directly by tests.
+///
+/// Secrets (`--postgres-admin-url`, `--postgres-password-key`) are [`SecretString`]s: their
+/// `Debug` is redacted and `--help` never shows their environment values.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataSettings {
+    /// Prefix of every database, role, cluster and table name the providers derive
+    /// (`<prefix>-<tenant>`, pool: `<prefix>_pool` / `<prefix>-pool`). Never change it for a
+    /// running installation: the operator finds what it made by these names.
+    #[arg(long, env = "EMPORIUM_NAME_PREFIX", default_value = "emporium")]
+    pub name_prefix: String,
+    /// How many times one AWS call is tried (throttling, 5xx and network errors are retried
+    /// with exponential backoff and jitter).
+    #[arg(long, env = "EMPORIUM_AWS_MAX_ATTEMPTS", default_value_t = crate::providers::aws::DEFAULT_MAX_ATTEMPTS)]
+    pub aws_max_attempts: u32,
+
+    /// `postgres` provider: connection URL of a role with CREATEDB and CREATEROLE (or a
+    /// superuser), e.g. `postgres://admin:...@db:5432/postgres`. A secret: pass it through the
+    /// environment from a Kubernetes Secret.
+    #[arg(long, env = "EMPORIUM_POSTGRES_ADMIN_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub postgres_admin_url: Option<SecretString>,
+    /// `postgres` provider: key (at least 16 characters of random data) that tenant role
+    /// passwords are derived from (HMAC-SHA256). A secret; changing it changes every password.
+    #[arg(long, env = "EMPORIUM_POSTGRES_PASSWORD_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub postgres_password_key: Option<SecretString>,
+    /// `postgres` provider: host the tenants' DSNs name (e.g. a Service DNS name); default:
+    /// the admin URL's host.
+    #[arg(long, env = "EMPORIUM_POSTGRES_TENANT_HOST")]
+    pub postgres_tenant_host: Option<String>,
+    /// `postgres` provider: port the tenants' DSNs name; default: the admin URL's port.
+    #[arg(long, env = "EMPORIUM_POSTGRES_TENANT_PORT")]
+    pub postgres_tenant_port: Option<u16>,
+    /// `postgres` provider: query string appended to tenants' DSNs, e.g. `sslmode=require`.
+    #[arg(long, env = "EMPORIUM_POSTGRES_DSN_QUERY", default_value = "")]
+    pub postgres_dsn_query: String,
+
+    /// `aurora` provider: the DB subnet group clusters are placed in (required).
+    #[arg(long, env = "EMPORIUM_AURORA_SUBNET_GROUP")]
+    pub aurora_subnet_group: Option<String>,
+    /// `aurora` provider: subnets to create the subnet group from if it does not exist
+    /// (comma-separated; empty: the group must exist).
+    #[arg(long, env = "EMPORIUM_AURORA_SUBNET_IDS", value_delimiter = ',')]
+    pub aurora_subnet_ids: Vec<String>,
+    /// `aurora` provider: VPC security groups of every cluster (comma-separated; empty: the
+    /// VPC's default group).
+    #[arg(
+        long,
+        env = "EMPORIUM_AURORA_SECURITY_GROUP_IDS",
+        value_delimiter = ','
+    )]
+    pub aurora_security_group_ids: Vec<String>,
+    /// `aurora` provider: KMS key for storage encryption and the master secret (empty: the
+    /// AWS managed keys).
+    #[arg(long, env = "EMPORIUM_AURORA_KMS_KEY_ID")]
+    pub aurora_kms_key_id: Option<String>,
+    /// `aurora` provider: identifier of the shared cluster pooled tenants use (default:
+    /// `<name-prefix>-pool`).
+    #[arg(long, env = "EMPORIUM_AURORA_POOL_CLUSTER")]
+    pub aurora_pool_cluster: Option<String>,
+    /// `aurora` provider: serverless v2 minimum capacity (ACUs) of the pool cluster.
+    #[arg(long, env = "EMPORIUM_AURORA_POOL_MIN_ACU", default_value_t = 0.5)]
+    pub aurora_pool_min_acu: f64,
+    /// `aurora` provider: serverless v2 maximum capacity (ACUs) of the pool cluster.
+    #[arg(long, env = "EMPORIUM_AURORA_POOL_MAX_ACU", default_value_t = 16.0)]
+    pub aurora_pool_max_acu: f64,
+    /// `aurora` provider: engine version of the pool cluster (empty: the AWS default).
+    #[arg(long, env = "EMPORIUM_AURORA_POOL_ENGINE_VERSION")]
+    pub aurora_pool_engine_version: Option<String>,
+    /// `aurora` provider: master user name of the clusters the operator creates (its
+    /// password is an RDS-managed secret).
+    #[arg(
+        long,
+        env = "EMPORIUM_AURORA_MASTER_USERNAME",
+        default_value = "emporium_admin"
+    )]
+    pub aurora_master_username: String,
+    /// `aurora` provider: database created in each cluster, which the DSN names.
+    #[arg(
+        long,
+        env = "EMPORIUM_AURORA_DATABASE_NAME",
+        default_value = "emporium"
+    )]
+    pub aurora_database_name: String,
+
+    /// `dynamodb` provider: point-in-time recovery on the shared pool tables.
+    #[arg(long, env = "EMPORIUM_POOL_TABLES_PITR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pool_tables_pitr: bool,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self {
+            name_prefix: crate::providers::names::DEFAULT_PREFIX.to_owned(),
+            aws_max_attempts: crate::providers::aws::DEFAULT_MAX_ATTEMPTS,
+            postgres_admin_url: None,
+            postgres_password_key: None,
+            postgres_tenant_host: None,
+            postgres_tenant_port: None,
+            postgres_dsn_query: String::new(),
+            aurora_subnet_group: None,
+            aurora_subnet_ids: Vec::new(),
+            aurora_security_group_ids: Vec::new(),
+            aurora_kms_key_id: None,
+            aurora_pool_cluster: None,
+            aurora_pool_min_acu: 0.5,
+            aurora_pool_max_acu: 16.0,
+            aurora_pool_engine_version: None,
+            aurora_master_username: "emporium_admin".to_owned(),
+            aurora_database_name: "emporium".to_owned(),
+            pool_tables_pitr: true,
+        }
+    }
+}
+
+impl DataSettings {
+    /// The `postgres` provider's configuration, or what is missing.
+    pub fn postgres(&self) -> Result<PostgresConfig, ProviderError> {
+        let admin_url = self.postgres_admin_url.clone().ok_or_else(|| {
+            ProviderError::Config(
+                "--database-provider postgres needs --postgres-admin-url (EMPORIUM_POSTGRES_ADMIN_URL)".into(),
+            )
+        })?;
+        let password_key = self.postgres_password_key.clone().ok_or_else(|| {
+            ProviderError::Config(
+                "--database-provider postgres needs --postgres-password-key (EMPORIUM_POSTGRES_PASSWORD_KEY)".into(),
+            )
+        })?;
+        let mut config = PostgresConfig::new(admin_url, password_key);
+        config.prefix = self.name_prefix.clone();
+        config.tenant_host = self.postgres_tenant_host.clone().filter(|h| !h.is_empty());
+        config.tenant_port = self.postgres_tenant_port;
+        config.dsn_query = self.postgres_dsn_query.clone();
+        Ok(config)
+    }
+
+    /// The `aurora` provider's configuration, or what is missing.
+    pub fn aurora(&self) -> Result<AuroraConfig, ProviderError> {
+        let subnet_group = self
+            .aurora_subnet_group
+            .clone()
+            .filter(|g| !g.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Config(
+                    "--database-provider aurora needs --aurora-subnet-group (EMPORIUM_AURORA_SUBNET_GROUP)".into(),
+                )
+            })?;
+        let mut config = AuroraConfig::new(subnet_group);
+        config.prefix = self.name_prefix.clone();
+        config.subnet_ids = non_empty(&self.aurora_subnet_ids);
+        config.security_group_ids = non_empty(&self.aurora_security_group_ids);
+        config.kms_key_id = self.aurora_kms_key_id.clone().filter(|k| !k.is_empty());
+        config.pool_cluster = self
+            .aurora_pool_cluster
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| format!("{}-pool", self.name_prefix));
+        config.pool_capacity = Capacity {
+            min_acu: self.aurora_pool_min_acu,
+            max_acu: self.aurora_pool_max_acu,
+        };
+        config.pool_engine_version = self
+            .aurora_pool_engine_version
+            .clone()
+            .filter(|v| !v.is_empty());
+        config.master_username = self.aurora_master_username.clone();
+        config.database_name = self.aurora_database_name.clone();
+        config.max_attempts = self.aws_max_attempts;
+        Ok(config)
+    }
+
+    /// The DynamoDB provisioner's settings.
+    pub fn tables(&self) -> TableSettings {
+        TableSettings {
+            prefix: self.name_prefix.clone(),
+            pool_point_in_time_recovery: self.pool_tables_pitr,
+            max_attempts: self.aws_max_attempts,
+        }
+    }
+}
+
+fn non_empty(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// What `WorkloadReady` (and `RoutingReady`) wait for.
@@ -57,6 +270,8 @@ pub struct OperatorConfig {
     pub ingress_group_prefix: String,
     pub database_provider: DataProviderChoice,
     pub tables_provider: DataProviderChoice,
+    /// Settings of the providers chosen above.
+    pub data: DataSettings,
     pub readiness_gate: ReadinessGate,
     /// Only reconcile Storefronts matching this label selector (empty: all). Lets several
     /// operators (or tests) share one cluster.
@@ -81,6 +296,7 @@ impl Default for OperatorConfig {
             ingress_group_prefix: "emporium".to_owned(),
             database_provider: DataProviderChoice::Unconfigured,
             tables_provider: DataProviderChoice::Unconfigured,
+            data: DataSettings::default(),
             readiness_gate: ReadinessGate::Available,
             storefront_selector: String::new(),
             concurrency: 8,

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use emporium_operator::{
-    config::{DataProviderChoice, OperatorConfig, ReadinessGate},
+    config::{DataProviderChoice, DataSettings, OperatorConfig, ReadinessGate},
     http::{Health, router},
     leader::LeaseConfig,
     metrics::Metrics,
@@ -79,8 +79,10 @@ struct Args {
         default_value = "emporium"
     )]
     ingress_group_prefix: String,
-    /// Database provider. `unconfigured`: DatabaseReady=False (ProviderNotConfigured) and Ready
-    /// waits for it; `none`: no database (ProviderDisabled) and Ready ignores it.
+    /// Database provider: `postgres` (an existing PostgreSQL server, see --postgres-*),
+    /// `aurora` (Aurora PostgreSQL through RDS, see --aurora-*), `unconfigured`
+    /// (DatabaseReady=False, reason ProviderNotConfigured, and Ready waits for it) or `none` (no
+    /// database: ProviderDisabled, and Ready ignores it).
     #[arg(
         long,
         env = "EMPORIUM_DATABASE_PROVIDER",
@@ -88,7 +90,8 @@ struct Args {
         default_value = "unconfigured"
     )]
     database_provider: DataProviderChoice,
-    /// DynamoDB tables provider; same choices as --database-provider.
+    /// Tables provider: `dynamodb` (DynamoDB, or any compatible endpoint through
+    /// AWS_ENDPOINT_URL), `unconfigured` or `none` (as for --database-provider).
     #[arg(
         long,
         env = "EMPORIUM_TABLES_PROVIDER",
@@ -96,6 +99,8 @@ struct Args {
         default_value = "unconfigured"
     )]
     tables_provider: DataProviderChoice,
+    #[command(flatten)]
+    data: DataSettings,
     /// What WorkloadReady/RoutingReady wait for: `available` (a replica is available and the
     /// load balancer has an address) or `applied` (objects applied and rolled out; for clusters
     /// without nodes or a load balancer controller).
@@ -130,8 +135,35 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format, "info,kube=warn");
+    // ring (kube, reqwest) and aws-lc-rs (AWS SDK) are both linked in, so rustls cannot choose a
+    // crypto provider by itself; without this the first TLS connection panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
+    let config = OperatorConfig {
+        runtime_image: args.runtime_image,
+        pool_namespace: args.pool_namespace,
+        pool_min_replicas: args.pool_min_replicas,
+        pool_max_replicas: args.pool_max_replicas,
+        tenant_role_arn: args.tenant_role_arn,
+        ingress_class: args.ingress_class,
+        alb_scheme: args.alb_scheme,
+        certificate_arn: args.certificate_arn,
+        waf_acl_arn: args.waf_acl_arn,
+        load_balancer_cidrs: args.load_balancer_cidrs,
+        ingress_group_prefix: args.ingress_group_prefix,
+        database_provider: args.database_provider,
+        tables_provider: args.tables_provider,
+        data: args.data,
+        readiness_gate: args.readiness_gate,
+        storefront_selector: args.storefront_selector,
+        concurrency: args.concurrency,
+    };
+    // Fail fast on provider settings that cannot work, before touching the cluster.
+    let providers = reconcile::tenant_data::DataProviders::from_config(&config, None)
+        .await
+        .context("the database/tables provider settings are unusable")?;
+    tracing::info!(?providers, "data providers");
 
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
@@ -157,24 +189,6 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(server = %version.git_version, "connected to the Kubernetes API server");
     ready.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let config = OperatorConfig {
-        runtime_image: args.runtime_image,
-        pool_namespace: args.pool_namespace,
-        pool_min_replicas: args.pool_min_replicas,
-        pool_max_replicas: args.pool_max_replicas,
-        tenant_role_arn: args.tenant_role_arn,
-        ingress_class: args.ingress_class,
-        alb_scheme: args.alb_scheme,
-        certificate_arn: args.certificate_arn,
-        waf_acl_arn: args.waf_acl_arn,
-        load_balancer_cidrs: args.load_balancer_cidrs,
-        ingress_group_prefix: args.ingress_group_prefix,
-        database_provider: args.database_provider,
-        tables_provider: args.tables_provider,
-        readiness_gate: args.readiness_gate,
-        storefront_selector: args.storefront_selector,
-        concurrency: args.concurrency,
-    };
     let lease = args.leader_election.then(|| LeaseConfig {
         namespace: args.lease_namespace,
         name: args.lease_name,
@@ -182,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|_| format!("emporium-operator-{}", std::process::id())),
         lease_duration: Duration::from_secs(args.lease_seconds),
     });
-    reconcile::run(client, config, metrics, lease, shutdown_signal()).await?;
+    reconcile::run(client, config, providers, metrics, lease, shutdown_signal()).await?;
     tracing::info!("controller stopped");
     server.abort();
     Ok(())

@@ -1,12 +1,10 @@
 //! `emporium-storefront`: the shared runtime that serves every tenant's shoppers.
 
-mod telemetry;
-
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use axum::{Router, routing::get};
 use clap::Parser;
+use emporium_storefront::{Settings, app, telemetry, tenants};
 
 /// The Emporium storefront runtime.
 #[derive(Debug, Parser)]
@@ -18,21 +16,132 @@ struct Args {
     /// Log format: `json` for log pipelines, `text` for a terminal.
     #[arg(long, env = "EMPORIUM_LOG_FORMAT", value_enum, default_value = "json")]
     log_format: telemetry::LogFormat,
+    /// A JSON or YAML list of tenant configs to serve (development).
+    #[arg(long, env = "EMPORIUM_TENANTS_FILE")]
+    tenants_file: Option<PathBuf>,
+    /// Serve the tenants of the operator's tenant config Secrets, following changes.
+    #[arg(long, env = "EMPORIUM_WATCH_SECRETS")]
+    watch_secrets: bool,
+    /// Watch tenant config Secrets in this namespace only (default: every namespace).
+    #[arg(long, env = "EMPORIUM_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Redis for cross-replica cache invalidation and rate limits.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Create missing DynamoDB tables (development only; in clusters the operator owns them).
+    #[arg(long, env = "EMPORIUM_CREATE_TABLES")]
+    create_tables: bool,
+    /// Connections per PostgreSQL database.
+    #[arg(long, env = "EMPORIUM_PG_POOL_SIZE", default_value_t = 6)]
+    pg_pool_size: usize,
+    /// Seconds a request may take.
+    #[arg(long, env = "EMPORIUM_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    request_timeout_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "EMPORIUM_BODY_LIMIT_BYTES", default_value_t = 65536)]
+    body_limit_bytes: usize,
+    /// Longest a replica serves a catalog snapshot without reloading, in seconds.
+    #[arg(
+        long,
+        env = "EMPORIUM_CATALOG_MAX_STALENESS_SECS",
+        default_value_t = 30
+    )]
+    catalog_max_staleness_secs: u64,
+    /// Longest a validated session is trusted from memory, in seconds (0 disables the cache).
+    #[arg(long, env = "EMPORIUM_SESSION_CACHE_SECS", default_value_t = 30)]
+    session_cache_secs: u64,
+    /// Login attempts allowed per client IP per window.
+    #[arg(long, env = "EMPORIUM_LOGIN_LIMIT_PER_IP", default_value_t = 30)]
+    login_limit_per_ip: u32,
+    /// Login attempts allowed per email per window.
+    #[arg(long, env = "EMPORIUM_LOGIN_LIMIT_PER_EMAIL", default_value_t = 5)]
+    login_limit_per_email: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a load balancer that sets it).
+    #[arg(long, env = "EMPORIUM_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init(args.log_format, "info");
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
+    telemetry::init(args.log_format, "info,tantivy=warn");
+    // ring (kube, reqwest) and aws-lc-rs (AWS SDK) are both linked in, so rustls cannot choose a
+    // crypto provider by itself; without this the first TLS connection panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let settings = Settings {
+        redis_url: args.redis_url.clone(),
+        create_tables: args.create_tables,
+        pg_pool_size: args.pg_pool_size,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        body_limit_bytes: args.body_limit_bytes,
+        catalog_max_staleness: Duration::from_secs(args.catalog_max_staleness_secs),
+        session_cache_ttl: Duration::from_secs(args.session_cache_secs),
+        login_limit_per_ip: args.login_limit_per_ip,
+        login_limit_per_email: args.login_limit_per_email,
+        trust_forwarded_for: args.trust_forwarded_for,
+        ..Settings::default()
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let state = app::build_state(settings, &aws)
+        .await
+        .context("cannot start: Redis unreachable?")?;
+
+    if let Some(path) = &args.tenants_file {
+        for config in tenants::read_file(path)? {
+            let id = config.tenant_id.clone();
+            state
+                .tenants
+                .upsert(tenants::Source::File, config)
+                .await
+                .with_context(|| format!("tenant `{id}`"))?;
+        }
+    }
+    if args.watch_secrets {
+        let client = kube::Client::try_default()
+            .await
+            .context("--watch-secrets needs a kubeconfig or in-cluster config")?;
+        let (registry, watcher_state) = (state.tenants.clone(), state.clone());
+        let namespace = args.watch_namespace.clone();
+        tokio::spawn(async move {
+            tenants::watch::run(client, namespace.as_deref(), registry, move |id| {
+                watcher_state.tenant_removed(id)
+            })
+            .await;
+        });
+    }
+    if args.tenants_file.is_none() && !args.watch_secrets {
+        tracing::warn!("no --tenants-file and no --watch-secrets: every host will get 404");
+    }
+    let warm = state.clone();
+    tokio::spawn(async move { warm.warm().await });
+    // Reservation expiry and the order-event outbox relay run on every replica.
+    emporium_storefront::commerce::spawn_workers(&state);
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %args.listen, "storefront runtime listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes sends) starts a graceful shutdown.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
 }

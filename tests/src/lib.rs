@@ -88,12 +88,24 @@ impl Stack {
     }
 }
 
-/// The repository root (this crate lives in `<root>/tests`).
+/// The repository root. Found at run time (`EMPORIUM_ROOT`, else the nearest ancestor of the
+/// working directory holding `Cargo.lock`): cargo runs tests from their package directory, and a
+/// path baked in at compile time would be wrong when several checkouts share one target directory.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    if let Some(root) = std::env::var_os("EMPORIUM_ROOT") {
+        return PathBuf::from(root);
+    }
+    let start = std::env::current_dir().unwrap_or_default();
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists() && dir.join("tests/controlplane").exists())
         .map(PathBuf::from)
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default()
+        })
 }
 
 /// A namespace of its own for one test, deleted when dropped.

@@ -16,8 +16,8 @@ pub use plan::{
     StorefrontPlanSpec, Tier,
 };
 pub use storefront::{
-    CatalogSpec, Condition, DatabaseSpec, DeletionPolicy, PaymentProvider, PaymentsSpec, Phase,
-    SecretReference, Storefront, StorefrontSpec, StorefrontStatus,
+    CatalogSpec, Condition, DatabaseSpec, DeletionPolicy, ExistingTables, PaymentProvider,
+    PaymentsSpec, Phase, SecretReference, Storefront, StorefrontSpec, StorefrontStatus,
 };
 
 /// The API group of every Emporium resource.
@@ -58,5 +58,45 @@ mod tests {
                 "crds/{file} is stale; regenerate it with `make crds` (cargo run -p emporium-operator --bin crdgen -- --out crds)"
             );
         }
+    }
+
+    #[test]
+    fn the_helm_chart_ships_the_same_crds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (file, _) in super::all() {
+            let source = std::fs::read_to_string(root.join("crds").join(file)).unwrap_or_default();
+            let chart = std::fs::read_to_string(root.join("charts/emporium/crds").join(file))
+                .unwrap_or_default();
+            assert!(
+                !source.is_empty() && source == chart,
+                "charts/emporium/crds/{file} differs from crds/{file}; copy it: cp crds/*.yaml charts/emporium/crds/"
+            );
+        }
+    }
+
+    /// The first ```json block after `heading` in a Markdown file.
+    fn json_block(markdown: &str, heading: &str) -> Option<String> {
+        let after = &markdown[markdown.find(heading)?..];
+        let start = after.find("```json\n")? + "```json\n".len();
+        let end = after[start..].find("```")?;
+        Some(after[start..start + end].to_owned())
+    }
+
+    #[test]
+    fn the_helm_chart_readme_has_the_same_iam_policy_as_the_operations_guide() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
+        let guide = json_block(&read("docs/operations.md"), "## Least-privilege IAM policy");
+        let chart = json_block(
+            &read("charts/emporium/README.md"),
+            "### Least-privilege IAM policy",
+        );
+        let guide = guide.expect("docs/operations.md has the IAM policy as a json block");
+        serde_json::from_str::<serde_json::Value>(&guide).expect("the policy is valid JSON");
+        assert_eq!(
+            chart.as_deref(),
+            Some(guide.as_str()),
+            "charts/emporium/README.md's IAM policy differs from docs/operations.md's"
+        );
     }
 }

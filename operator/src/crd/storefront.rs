@@ -125,6 +125,25 @@ pub struct CatalogSpec {
     /// Point-in-time recovery on the tenant's tables.
     #[serde(default = "yes")]
     pub point_in_time_recovery: bool,
+    /// Adopt these existing DynamoDB tables instead of creating them (dedicated tier only);
+    /// each must have the partition key `pk` (string). Unnamed kinds are created as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_tables: Option<ExistingTables>,
+}
+
+/// Existing DynamoDB tables a dedicated tenant takes over, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistingTables {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 255))]
+    pub catalog: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 255))]
+    pub carts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 255))]
+    pub sessions: Option<String>,
 }
 
 fn yes() -> bool {
@@ -136,6 +155,7 @@ impl Default for CatalogSpec {
         Self {
             on_demand: true,
             point_in_time_recovery: true,
+            existing_tables: None,
         }
     }
 }

@@ -49,6 +49,7 @@ use self::{
     build::{BuildInput, config_secret_name, tenant_namespace},
     sharding::Demand,
     status::{Outcome, Reconciled, WorkloadObservation},
+    tenant_data::DataProviders,
     validate::ValidatedTenant,
 };
 use crate::{
@@ -108,6 +109,14 @@ pub enum Error {
     WriteStatus { name: String, source: kube::Error },
     #[error("the Storefront has no name or uid; it was not read from the API server")]
     MissingMetadata,
+    #[error(
+        "the tenant's data is still being released ({0}); the finalizer stays until it is done"
+    )]
+    DataReleasing(String),
+    #[error(
+        "the tenant's data cannot be released without a person ({0}); the finalizer stays and the operator retries"
+    )]
+    DataReleaseBlocked(String),
     #[error("finalizer step failed: {0}")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
 }
@@ -125,12 +134,27 @@ impl Error {
             Error::PaymentsSecret { .. } => "payments_secret",
             Error::WriteStatus { .. } => "write_status",
             Error::MissingMetadata => "missing_metadata",
+            Error::DataReleasing(_) => "data_releasing",
+            Error::DataReleaseBlocked(_) => "data_release_blocked",
             Error::Finalizer(inner) => match inner.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_reason()
                 }
                 _ => "finalizer",
             },
+        }
+    }
+
+    /// Whether the error only means "not done yet" (a deletion AWS is working on): retried at
+    /// the progress interval rather than with a growing backoff.
+    fn is_progress(&self) -> bool {
+        match self {
+            Error::DataReleasing(_) => true,
+            Error::Finalizer(inner) => matches!(
+                inner.as_ref(),
+                finalizer::Error::CleanupFailed(Error::DataReleasing(_))
+            ),
+            _ => false,
         }
     }
 }
@@ -140,6 +164,8 @@ pub struct Context {
     pub client: Client,
     pub config: OperatorConfig,
     pub metrics: Arc<Metrics>,
+    /// The database and table providers (built once from the configuration).
+    pub providers: DataProviders,
     recorder: Recorder,
     storefronts: Store<Storefront>,
     /// Ingress group assignments made by this process and not yet seen in a status; guarded
@@ -154,6 +180,7 @@ pub struct Context {
 pub async fn run(
     client: Client,
     config: OperatorConfig,
+    providers: DataProviders,
     metrics: Arc<Metrics>,
     lease: Option<LeaseConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -217,7 +244,7 @@ pub async fn run(
         });
     }
 
-    run_controller(client, config, metrics.clone(), async move {
+    run_controller(client, config, providers, metrics.clone(), async move {
         let _ = halt_rx.wait_for(|halted| *halted).await;
     })
     .await;
@@ -235,6 +262,7 @@ pub async fn run(
 async fn run_controller(
     client: Client,
     config: OperatorConfig,
+    providers: DataProviders,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -284,6 +312,7 @@ async fn run_controller(
         client,
         config,
         metrics,
+        providers,
         storefronts: store,
         assignments: Mutex::default(),
         failures: Mutex::default(),
@@ -335,7 +364,11 @@ fn error_policy(storefront: Arc<Storefront>, error: &Error, ctx: Arc<Context>) -
             *count
         })
         .unwrap_or(1);
-    let delay = backoff(attempt);
+    let delay = if error.is_progress() {
+        backoff(attempt).min(PROGRESS_RECHECK)
+    } else {
+        backoff(attempt)
+    };
     tracing::warn!(tenant = %name, %error, attempt, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -374,8 +407,8 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
             }
         };
 
-    // The seam for issue 4: database and tables.
-    let data = tenant_data::ensure_tenant_data(ctx, &tenant).await?;
+    // Database and tables, through the providers.
+    let data = tenant_data::ensure_tenant_data(ctx, storefront, &tenant).await?;
 
     let ingress_group = assign_ingress_group(storefront, &tenant, ctx);
     let namespace = tenant_namespace(&name, tenant.tier, &ctx.config);
@@ -532,10 +565,21 @@ async fn tenant_config(
 ) -> Result<TenantConfig, Error> {
     let secret_name = config_secret_name(&tenant.name);
     let existing = read_secret(ctx, namespace, &secret_name).await?;
-    let admin_key = existing
+    let existing_config = existing
         .as_ref()
         .and_then(|secret| secret.data.as_ref()?.get(TENANT_CONFIG_KEY).cloned())
-        .and_then(|bytes| TenantConfig::from_secret_data(Some(&bytes.0)).ok())
+        .and_then(|bytes| TenantConfig::from_secret_data(Some(&bytes.0)).ok());
+    // While the database provider cannot say (AWS busy or unreachable), the tenant keeps the
+    // DSN it has rather than losing its database.
+    let database_url = if data.database_url.is_empty() && ctx.providers.database.is_some() {
+        existing_config
+            .as_ref()
+            .map(|config| config.database_url.clone())
+            .unwrap_or_default()
+    } else {
+        data.database_url.clone()
+    };
+    let admin_key = existing_config
         .map(|config| config.admin_key)
         .filter(|key| !key.is_empty())
         .unwrap_or_else(|| {
@@ -585,7 +629,7 @@ async fn tenant_config(
         domains: tenant.routed_domains.iter().map(|d| d.0.clone()).collect(),
         tier: tenant.tier.into(),
         theme_color: storefront.spec.theme_color.clone(),
-        database_url: data.database_url.clone(),
+        database_url,
         tables: data.table_names.clone(),
         admin_key,
         payments,

@@ -151,7 +151,8 @@ pub fn compute(
                     "Waiting",
                     format!("waiting for {}", waiting.join(", ")),
                 );
-                status.phase = Some(if hostname_conflict {
+                let needs_person = data.database.needs_person || data.tables.needs_person;
+                status.phase = Some(if hostname_conflict || needs_person {
                     Phase::Failed
                 } else {
                     Phase::Provisioning
@@ -166,15 +167,17 @@ pub fn compute(
                 .map(|d| format!("https://{d}"));
             status.ingress_group = r.ingress_group.clone();
             status.database_id = data.database_id.clone();
-            status.tables = if data.tables.ready {
-                vec![
+            // Tables once ready stay recorded while a later check is not (AWS busy or
+            // unreachable): the record is how a table that disappeared is told from a new one.
+            if data.tables.ready {
+                status.tables = vec![
                     data.table_names.catalog.clone(),
                     data.table_names.carts.clone(),
                     data.table_names.sessions.clone(),
-                ]
-            } else {
-                Vec::new()
-            };
+                ];
+            } else if !data.tables.required_for_ready {
+                status.tables = Vec::new();
+            }
         }
     }
     status

@@ -155,10 +155,13 @@ impl PostgresProvider {
             .is_some();
         if !role_exists {
             info!(role = %role, tenant = %db.tenant, "creating PostgreSQL login role");
+            // Send a SCRAM-SHA-256 verifier, never the password: DDL cannot take parameters,
+            // and tokio-postgres logs statement text at debug level.
+            let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
             let sql = format!(
                 "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS",
                 quote_ident(&role),
-                quote_literal(&password)
+                quote_literal(&verifier)
             );
             match client.batch_execute(&sql).await {
                 Ok(()) => {}

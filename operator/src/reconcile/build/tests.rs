@@ -267,7 +267,7 @@ fn the_config_secret_carries_the_tenant_config_for_the_runtime() {
         .cloned()
         .expect("tenant.json");
     let parsed = TenantConfig::from_secret_data(Some(&bytes.0)).expect("parses");
-    assert_eq!(parsed.tables.catalog, "emporium-pool-catalog");
+    assert_eq!(parsed.tables.catalog, "emporium_pool-catalog");
 }
 
 #[test]

@@ -1,0 +1,179 @@
+//! What the domain needs from storage. Each adapter instance is bound to one tenant, so no
+//! method can reach another tenant's data by passing the wrong id.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    accounts::Customer,
+    cart::Lines,
+    catalog::{Category, Product},
+};
+
+/// A storage failure the caller cannot fix; logged, shown to clients as 503/500.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct StoreError {
+    pub backend: &'static str,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(backend: &'static str, err: impl std::fmt::Display) -> Self {
+        Self {
+            backend,
+            message: err.to_string(),
+        }
+    }
+}
+
+/// The email is already registered with this tenant.
+#[derive(Debug, thiserror::Error)]
+#[error("email already registered")]
+pub struct EmailTaken;
+
+/// A customer record with its password hash (never leaves the server).
+#[derive(Debug, Clone)]
+pub struct CustomerCredentials {
+    pub customer: Customer,
+    pub password_hash: String,
+}
+
+pub trait CustomerStore: Send + Sync {
+    fn create(
+        &self,
+        email: &str,
+        password_hash: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Result<Customer, EmailTaken>, StoreError>> + Send;
+    fn by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<CustomerCredentials>, StoreError>> + Send;
+    fn by_id(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<CustomerCredentials>, StoreError>> + Send;
+    fn update_profile(
+        &self,
+        id: Uuid,
+        email: Option<&str>,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<Result<Option<Customer>, EmailTaken>, StoreError>> + Send;
+    fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A signed-in session, keyed by the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub customer_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub trait SessionStore: Send + Sync {
+    fn create(&self, session: &Session) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The session if it exists and has not expired.
+    fn get(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    fn delete(
+        &self,
+        token_hash: &str,
+        customer_id: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes every session of the customer except `keep`; returns the deleted token hashes.
+    fn delete_others(
+        &self,
+        customer_id: Uuid,
+        keep: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+/// A cart as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCart {
+    pub id: Uuid,
+    pub owner: Option<Uuid>,
+    pub lines: Lines,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a cart write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CartWriteError {
+    #[error("no such cart")]
+    NotFound,
+    #[error("the cart belongs to another customer")]
+    NotOwner,
+    #[error("no such line")]
+    NoLine,
+    #[error("the cart is full or the quantity too large")]
+    Limit,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait CartStore: Send + Sync {
+    fn create(
+        &self,
+        id: Uuid,
+        owner: Option<Uuid>,
+    ) -> impl Future<Output = Result<StoredCart, StoreError>> + Send;
+    fn get(&self, id: Uuid) -> impl Future<Output = Result<Option<StoredCart>, StoreError>> + Send;
+    /// Adds `quantity` to the SKU's line in one conditional write.
+    fn add_line(
+        &self,
+        id: Uuid,
+        caller: Option<Uuid>,
+        sku: &str,
+        quantity: u32,
+    ) -> impl Future<Output = Result<StoredCart, CartWriteError>> + Send;
+    fn set_line(
+        &self,
+        id: Uuid,
+        caller: Option<Uuid>,
+        sku: &str,
+        quantity: u32,
+    ) -> impl Future<Output = Result<StoredCart, CartWriteError>> + Send;
+    fn remove_line(
+        &self,
+        id: Uuid,
+        caller: Option<Uuid>,
+        sku: &str,
+    ) -> impl Future<Output = Result<StoredCart, CartWriteError>> + Send;
+    /// Overwrites the lines and owner of a cart (used when merging).
+    fn replace(&self, cart: &StoredCart) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(&self, id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn customer_cart(
+        &self,
+        customer: Uuid,
+    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+    fn set_customer_cart(
+        &self,
+        customer: Uuid,
+        cart: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub trait CatalogStore: Send + Sync {
+    fn load(
+        &self,
+    ) -> impl Future<Output = Result<(Vec<Product>, Vec<Category>), StoreError>> + Send;
+    fn put_product(&self, product: &Product)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// False when there was no such product.
+    fn delete_product(&self, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn put_category(
+        &self,
+        category: &Category,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_category(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

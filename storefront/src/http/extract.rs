@@ -1,0 +1,295 @@
+//! Extractors for the cross-cutting parts of a request: the tenant (by host), the signed-in
+//! customer, the merchant's admin key, the client IP, and JSON bodies whose errors name the field.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::{
+    app::AppState,
+    domain::{
+        accounts::session_token_hash,
+        ports::{Session, SessionStore as _},
+    },
+    error::ApiError,
+    tenants::TenantRuntime,
+};
+
+/// The tenant whose host the request came to. Unknown hosts are refused with 404.
+pub struct Tenant(pub Arc<TenantRuntime>);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(t) = parts.extensions.get::<Arc<TenantRuntime>>() {
+            return Ok(Tenant(t.clone()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.host());
+        let tenant = host
+            .and_then(|h| state.tenants.resolve(h))
+            .ok_or(ApiError::UnknownHost)?;
+        parts.extensions.insert(tenant.clone());
+        Ok(Tenant(tenant))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Looks a session token up: memory first, then the tenant's sessions table.
+async fn session(
+    state: &AppState,
+    tenant: &TenantRuntime,
+    token: &str,
+) -> Result<Session, ApiError> {
+    let hash = session_token_hash(token);
+    if let Some(s) = state.sessions.get(tenant.id(), &hash) {
+        return Ok(s);
+    }
+    let s = tenant
+        .sessions
+        .get(&hash)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    state.sessions.put(tenant.id(), s.clone());
+    Ok(s)
+}
+
+/// A request carrying a valid session token of this tenant (`Authorization: Bearer <token>`).
+pub struct SignedIn {
+    pub tenant: Arc<TenantRuntime>,
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        let session = session(state, &tenant, token).await?;
+        Ok(SignedIn { tenant, session })
+    }
+}
+
+/// The session if the request carries one; an invalid token is still refused.
+pub struct MaybeSignedIn(pub Option<Session>);
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeSignedIn(None));
+        }
+        let SignedIn { session, .. } = SignedIn::from_request_parts(parts, state).await?;
+        Ok(MaybeSignedIn(Some(session)))
+    }
+}
+
+/// A request carrying the tenant's admin key (`Authorization: Bearer <admin key>`).
+pub struct Admin(pub Arc<TenantRuntime>);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        let given = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        // Compare digests in constant time: neither the key's bytes nor its length leak.
+        let (a, b) = (
+            Sha256::digest(given.as_bytes()),
+            Sha256::digest(tenant.config.admin_key.as_bytes()),
+        );
+        if !bool::from(a.as_slice().ct_eq(b.as_slice())) || tenant.config.admin_key.is_empty() {
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(Admin(tenant))
+    }
+}
+
+/// The client's IP address, for rate limits.
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.settings.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            if let Some(ip) = forwarded
+                .and_then(|v| v.rsplit(',').next())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                return Ok(ClientIp(ip.to_owned()));
+            }
+        }
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientIp(ip.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+/// Query parameters; a query string that cannot be decoded is a 400 problem document.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::MalformedBody {
+                field: None,
+                detail: e.body_text(),
+            })
+    }
+}
+
+/// A JSON body. Errors become problem documents naming the field: 415 without a JSON content
+/// type, 413 past the body limit, 400 for broken JSON, 422 for a missing or mistyped field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedBody {
+                    field: None,
+                    detail: rejection.body_text(),
+                }
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserialises JSON, naming the path of the first error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let message = inner.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        // serde names a missing or unknown field only in its message: `missing field `email``.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.contains("field `"));
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => Some(name.to_owned()),
+            (".", None) => None,
+            (p, Some(name)) if message.starts_with("missing field") => Some(format!("{p}.{name}")),
+            (p, _) => Some(p.to_owned()),
+        };
+        if inner.is_data() {
+            ApiError::Invalid(crate::domain::Invalid::new(
+                field.unwrap_or_default(),
+                message,
+            ))
+        } else {
+            ApiError::MalformedBody {
+                field,
+                detail: message,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        lines: Vec<Line>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        quantity: u32,
+    }
+
+    fn field(json: &str) -> Option<String> {
+        match parse_json::<Body>(json.as_bytes()).unwrap_err() {
+            ApiError::Invalid(i) => Some(i.field),
+            ApiError::MalformedBody { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(field(r#"{"lines": []}"#).as_deref(), Some("email"));
+        assert_eq!(
+            field(r#"{"email": 5, "lines": []}"#).as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            field(r#"{"email": "a", "lines": [{"quantity": "x"}]}"#).as_deref(),
+            Some("lines[0].quantity")
+        );
+        assert_eq!(
+            field(r#"{"email": "a", "lines": [{}]}"#).as_deref(),
+            Some("lines[0].quantity")
+        );
+        assert_eq!(
+            field(r#"{"email": "a", "lines": [], "evil": 1}"#).as_deref(),
+            Some("evil")
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"{\"email\": "),
+            Err(ApiError::MalformedBody { .. })
+        ));
+    }
+}

@@ -1,0 +1,149 @@
+//! The HTTP surface: one file per resource, the router and its middleware.
+
+pub mod admin;
+pub mod auth;
+pub mod carts;
+pub mod catalog;
+pub mod checkout;
+pub mod extract;
+pub mod inventory;
+pub mod me;
+pub mod ops;
+pub mod orders;
+pub mod payments;
+pub mod search;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderName, StatusCode, header},
+    middleware,
+    response::Response,
+    routing::{get, post, put},
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{app::AppState, error::problem_response};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(me::show).patch(me::update))
+        .route("/me/password", post(me::change_password))
+        .route("/products", get(catalog::list_products))
+        .route("/products/{id}", get(catalog::show_product))
+        .route("/categories", get(catalog::list_categories))
+        .route("/search", get(search::search))
+        .route("/carts", post(carts::create))
+        .route("/carts/{id}", get(carts::show))
+        .route("/carts/{id}/items", post(carts::add_item))
+        .route(
+            "/carts/{id}/items/{sku}",
+            put(carts::set_item).delete(carts::remove_item),
+        )
+        .route("/admin/products", post(admin::create_product))
+        .route(
+            "/admin/products/{id}",
+            put(admin::replace_product).delete(admin::delete_product),
+        )
+        .route("/admin/categories", post(admin::create_category))
+        .route(
+            "/admin/categories/{id}",
+            put(admin::replace_category).delete(admin::delete_category),
+        )
+        .merge(orders::routes());
+
+    let timeout = state.settings.request_timeout;
+    let body_limit = state.settings.body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .nest("/api/v1", api)
+        .merge(crate::pages::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(|_| {
+                    problem_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", None, None)
+                }))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout)),
+        )
+        .layer(middleware::map_response(problem_for_bare_errors))
+        .with_state(state)
+}
+
+/// Error responses made by middleware (timeouts, panics caught low down, limits) carry no body;
+/// give them a problem document like every other error.
+async fn problem_for_bare_errors(res: Response) -> Response {
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
+        && !res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let slug = title.to_ascii_lowercase().replace(' ', "-");
+        let mut problem = problem_response(status, &slug, title, None, None);
+        for (name, value) in res.headers() {
+            problem.headers_mut().entry(name).or_insert(value.clone());
+        }
+        return problem;
+    }
+    res
+}
+
+async fn method_not_allowed() -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        None,
+        None,
+    )
+}
+
+/// Unknown paths: on an unknown host say so, so probing paths reveals nothing either.
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if state.tenants.resolve(host).is_none() {
+        return problem_response(
+            StatusCode::NOT_FOUND,
+            "unknown-host",
+            "No store answers on this host",
+            None,
+            None,
+        );
+    }
+    problem_response(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        Some(format!("no route {}", req.uri().path())),
+        None,
+    )
+}

@@ -1,0 +1,78 @@
+//! `/account`: who is signed in and their orders, newest first (through the `me/orders`
+//! handler).
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use maud::html;
+
+use super::{PageError, Shopper, checkout::status_label, money};
+use crate::{
+    app::AppState,
+    domain::ports::CustomerStore as _,
+    http::{
+        extract::SignedIn,
+        orders::{ListQuery, my_orders},
+    },
+};
+
+pub async fn show(State(_state): State<AppState>, shop: Shopper) -> Result<Response, PageError> {
+    let Some(session) = shop.session.clone() else {
+        return Ok(shop.redirect("/signin"));
+    };
+    let Some(me) = shop.tenant.customers.by_id(session.customer_id).await? else {
+        return Ok(shop.redirect("/signin"));
+    };
+    let page = my_orders(
+        SignedIn {
+            tenant: shop.tenant.clone(),
+            session,
+        },
+        Query(ListQuery {
+            cursor: None,
+            limit: Some(50),
+            status: None,
+        }),
+    )
+    .await?
+    .0;
+    let c = &me.customer;
+    let main = html! {
+        h1 { "Your account" }
+        p {
+            @if !c.name.is_empty() { (c.name) " · " }
+            (c.email)
+        }
+        section aria-labelledby="orders-heading" {
+            h2 id="orders-heading" { "Your orders" }
+            @if page.orders.is_empty() {
+                p { "You have no orders yet. " a href="/" { "Start shopping" } "." }
+            } @else {
+                table {
+                    caption class="visually-hidden" { "Your orders, newest first" }
+                    thead { tr { th scope="col" { "Order" } th scope="col" { "Placed" } th scope="col" { "Items" } th scope="col" { "Status" } th scope="col" class="num" { "Total" } } }
+                    tbody {
+                        @for o in &page.orders {
+                            tr id={ "order-" (o.id) } {
+                                td { (o.id) }
+                                td { (o.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td {
+                                    @for (i, l) in o.lines.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        (l.title) " × " (l.quantity)
+                                    }
+                                }
+                                td { (status_label(o.status)) }
+                                td class="num" { (money(&o.total)) }
+                            }
+                        }
+                    }
+                }
+                @if page.next_cursor.is_some() { p class="hint" { "Showing your 50 most recent orders." } }
+            }
+        }
+    };
+    Ok(shop.render(StatusCode::OK, "Your account", main))
+}

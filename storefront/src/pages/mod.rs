@@ -1,0 +1,101 @@
+//! Shopper web pages, server-rendered by the runtime for the tenant the `Host` names. Pages call
+//! the same handlers and domain functions as the JSON API, so rules live in one place; this
+//! module only adds HTML (maud, escaped by default), cookies and CSRF protection.
+//!
+//! Sessions: the `sf_session` cookie holds the same opaque token the API takes as a bearer token
+//! (HttpOnly, SameSite=Lax, Secure when the request came over TLS). CSRF: every form POST must
+//! carry the value of the `sf_csrf` cookie in its `csrf` field (double-submit, compared in constant
+//! time), on top of SameSite=Lax; a POST whose `Origin` names another host is refused too.
+
+pub mod account;
+pub mod assets;
+pub mod cart;
+pub mod checkout;
+pub mod error;
+pub mod home;
+pub mod layout;
+pub mod product;
+pub mod register;
+pub mod search;
+pub mod shopper;
+pub mod signin;
+pub mod theme;
+
+use axum::{
+    Router,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use maud::Markup;
+use serde::de::DeserializeOwned;
+
+pub use error::{PageError, shopper_message, status_of};
+pub use shopper::{Shopper, clear_cookie, cookie, set_cookie};
+
+use crate::{app::AppState, error::ApiError};
+
+pub const SESSION_COOKIE: &str = "sf_session";
+pub const CART_COOKIE: &str = "sf_cart";
+pub const CSRF_COOKIE: &str = "sf_csrf";
+
+/// The page routes; the app's router merges them.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::show))
+        .route("/products/{id}", get(product::show))
+        .route("/search", get(search::show))
+        .route("/cart", get(cart::show).post(cart::change))
+        .route("/checkout", get(checkout::show).post(checkout::place))
+        .route("/checkout/pay", post(checkout::pay))
+        .route("/signin", get(signin::show).post(signin::submit))
+        .route("/register", get(register::show).post(register::submit))
+        .route("/account", get(account::show))
+        .route("/signout", post(signin::sign_out))
+        .route("/assets/storefront.css", get(assets::stylesheet))
+        .route("/assets/theme.css", get(assets::theme))
+        .route("/assets/stock.js", get(assets::stock_script))
+}
+
+/// Security headers every page carries: no external anything, no framing, no sniffing.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+    img-src 'self' https: http: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn html_response(status: StatusCode, body: Markup) -> Response {
+    let mut res = (status, body.into_string()).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    // Pages carry the shopper's CSRF token and cart: never store them in shared caches.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Reads a JSON response of an API handler this module called in-process.
+pub async fn json_of<T: DeserializeOwned>(res: Response) -> Result<T, PageError> {
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()).into())
+}
+
+/// Formats money for shoppers: minor units with two decimals and the currency code.
+pub fn money(m: &crate::domain::pricing::Money) -> String {
+    let sign = if m.amount_minor < 0 { "-" } else { "" };
+    let abs = m.amount_minor.unsigned_abs();
+    format!("{sign}{}.{:02} {}", abs / 100, abs % 100, m.currency)
+}

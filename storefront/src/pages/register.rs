@@ -1,0 +1,133 @@
+//! `/register`: creates an account through the register API handler (validation, rate limit,
+//! argon2), signs the shopper in and keeps their guest cart.
+
+use axum::{
+    Form,
+    extract::{State, rejection::FormRejection},
+    http::StatusCode,
+    response::Response,
+};
+use maud::html;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{PageError, Shopper, json_of, shopper_message, status_of};
+use crate::{
+    app::AppState,
+    http::{
+        auth::{self, RegisterRequest},
+        carts,
+        extract::{ApiJson, ClientIp, Tenant},
+    },
+};
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Registered {
+    token: String,
+    customer: RegisteredCustomer,
+}
+
+#[derive(Deserialize)]
+struct RegisteredCustomer {
+    id: Uuid,
+}
+
+pub async fn show(shop: Shopper) -> Result<Response, PageError> {
+    if shop.session.is_some() {
+        return Ok(shop.redirect("/account"));
+    }
+    Ok(render(&shop, "", "", None, StatusCode::OK))
+}
+
+fn render(
+    shop: &Shopper,
+    name: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let main = html! {
+        div class="narrow" {
+            h1 { "Create an account" }
+            (super::layout::alert(error))
+            form method="post" action="/register" {
+                (shop.csrf_field())
+                div class="field" {
+                    label for="name" { "Name" }
+                    input type="text" id="name" name="name" value=(name) autocomplete="name" maxlength="100";
+                }
+                div class="field" {
+                    label for="email" { "Email" }
+                    input type="email" id="email" name="email" value=(email) autocomplete="email" required;
+                }
+                div class="field" {
+                    label for="password" { "Password" }
+                    input type="password" id="password" name="password" autocomplete="new-password" minlength="10" maxlength="128" required aria-describedby="password-hint";
+                    p id="password-hint" class="hint" { "10 to 128 characters." }
+                }
+                p { button type="submit" { "Create account" } }
+            }
+            p { "Already have an account? " a href="/signin" { "Sign in" } }
+        }
+    };
+    shop.render(status, "Create an account", main)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    mut shop: Shopper,
+    form: Result<Form<RegisterForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    shop.check_csrf(&form.csrf)?;
+    let result = auth::register(
+        State(state.clone()),
+        Tenant(shop.tenant.clone()),
+        ClientIp(shop.ip.clone()),
+        ApiJson(RegisterRequest {
+            email: form.email.clone(),
+            password: form.password,
+            name: form.name.clone(),
+        }),
+    )
+    .await;
+    let res = match result {
+        Ok(r) => axum::response::IntoResponse::into_response(r),
+        Err(e) => {
+            return match shopper_message(&e) {
+                Some(m) => Ok(render(
+                    &shop,
+                    &form.name,
+                    &form.email,
+                    Some(&m),
+                    status_of(&e),
+                )),
+                None => Err(e.into()),
+            };
+        }
+    };
+    let registered: Registered = json_of(res).await?;
+    // Keep what the shopper put in the cart before registering, as sign-in does.
+    carts::adopt_on_login(
+        &state,
+        &shop.tenant,
+        registered.customer.id,
+        shop.guest_cart,
+    )
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    super::signin::start(&mut shop, &state, &registered.token);
+    Ok(shop.redirect("/account"))
+}

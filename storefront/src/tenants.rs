@@ -1,0 +1,232 @@
+//! The tenants this runtime serves, learnt from a file and/or the operator's Secrets, indexed by
+//! host. Adding or removing a tenant swaps the index; requests in flight keep the tenant they
+//! resolved.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use emporium_tenant_config::TenantConfig;
+
+use crate::{
+    domain::{ports::StoreError, tenancy},
+    storage::{
+        dynamo::{self, DynamoCarts, DynamoCatalog, DynamoSessions},
+        postgres::{Database, PgCustomers},
+    },
+};
+
+pub mod watch;
+
+/// Everything needed to serve one tenant: its config and storage adapters bound to its id.
+pub struct TenantRuntime {
+    pub config: TenantConfig,
+    pub db: Arc<Database>,
+    pub customers: PgCustomers,
+    pub sessions: DynamoSessions,
+    pub carts: DynamoCarts,
+    pub catalog: DynamoCatalog,
+}
+
+impl TenantRuntime {
+    pub fn id(&self) -> &str {
+        &self.config.tenant_id
+    }
+}
+
+/// Where a tenant came from; Secrets override the file for the same tenant id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File,
+    /// `namespace/name` of the Secret.
+    Secret(String),
+}
+
+#[derive(Default)]
+struct Index {
+    from_file: BTreeMap<String, Arc<TenantRuntime>>,
+    from_secrets: BTreeMap<String, Arc<TenantRuntime>>,
+    by_host: HashMap<String, Arc<TenantRuntime>>,
+}
+
+pub struct Tenants {
+    index: RwLock<Index>,
+    databases: Mutex<HashMap<String, Arc<Database>>>,
+    dynamo: aws_sdk_dynamodb::Client,
+    pool_size: usize,
+    cart_ttl: Duration,
+    create_tables: bool,
+}
+
+/// Reads a JSON or YAML list of tenant configs.
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<TenantConfig>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read tenants file {}", path.display()))?;
+    let configs: Vec<TenantConfig> = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text)?
+    } else {
+        serde_yaml::from_str(&text)?
+    };
+    for c in &configs {
+        anyhow::ensure!(
+            !c.domains.is_empty(),
+            "tenant `{}` has no domains",
+            c.tenant_id
+        );
+    }
+    Ok(configs)
+}
+
+impl Tenants {
+    pub fn new(
+        dynamo: aws_sdk_dynamodb::Client,
+        pool_size: usize,
+        cart_ttl: Duration,
+        create_tables: bool,
+    ) -> Self {
+        Self {
+            index: RwLock::default(),
+            databases: Mutex::default(),
+            dynamo,
+            pool_size,
+            cart_ttl,
+            create_tables,
+        }
+    }
+
+    /// The tenant answering on `host`, if any.
+    pub fn resolve(&self, host: &str) -> Option<Arc<TenantRuntime>> {
+        let host = tenancy::normalize_host(host)?;
+        self.read().by_host.get(&host).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<TenantRuntime>> {
+        let index = self.read();
+        let mut by_id: BTreeMap<&str, Arc<TenantRuntime>> = BTreeMap::new();
+        for t in index.from_file.values().chain(index.from_secrets.values()) {
+            by_id.insert(t.id(), t.clone());
+        }
+        by_id.into_values().collect()
+    }
+
+    pub fn databases(&self) -> Vec<Arc<Database>> {
+        self.databases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn database(&self, dsn: &str) -> Result<Arc<Database>, StoreError> {
+        let mut dbs = self.databases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = dbs.get(dsn) {
+            return Ok(db.clone());
+        }
+        let db = Arc::new(Database::new(dsn, self.pool_size)?);
+        dbs.insert(dsn.to_owned(), db.clone());
+        Ok(db)
+    }
+
+    async fn build(&self, config: TenantConfig) -> Result<Arc<TenantRuntime>, StoreError> {
+        let db = self.database(&config.database_url)?;
+        if self.create_tables {
+            dynamo::ensure_table(&self.dynamo, &config.tables.catalog, false).await?;
+            dynamo::ensure_table(&self.dynamo, &config.tables.carts, true).await?;
+            dynamo::ensure_table(&self.dynamo, &config.tables.sessions, true).await?;
+        }
+        // Apply migrations now so the first shopper does not wait; failure is retried on use.
+        if let Err(e) = db.migrate().await {
+            tracing::warn!(tenant = %config.tenant_id, error = %e, "database not ready yet");
+        }
+        let tenant = config.tenant_id.clone();
+        Ok(Arc::new(TenantRuntime {
+            customers: PgCustomers {
+                db: db.clone(),
+                tenant: tenant.as_str().into(),
+            },
+            sessions: DynamoSessions {
+                client: self.dynamo.clone(),
+                table: config.tables.sessions.clone(),
+                tenant: tenant.clone(),
+            },
+            carts: DynamoCarts {
+                client: self.dynamo.clone(),
+                table: config.tables.carts.clone(),
+                tenant: tenant.clone(),
+                ttl: self.cart_ttl,
+            },
+            catalog: DynamoCatalog {
+                client: self.dynamo.clone(),
+                table: config.tables.catalog.clone(),
+                tenant,
+            },
+            db,
+            config,
+        }))
+    }
+
+    /// Adds or replaces a tenant. Unchanged configs are ignored (watch resyncs repeat them).
+    pub async fn upsert(&self, source: Source, config: TenantConfig) -> Result<(), StoreError> {
+        {
+            let index = self.read();
+            let existing = match &source {
+                Source::File => index.from_file.get(&config.tenant_id),
+                Source::Secret(key) => index.from_secrets.get(key),
+            };
+            if existing.is_some_and(|t| t.config == config) {
+                return Ok(());
+            }
+        }
+        let runtime = self.build(config).await?;
+        tracing::info!(tenant = runtime.id(), domains = ?runtime.config.domains, ?source, "serving tenant");
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        match source {
+            Source::File => index.from_file.insert(runtime.id().to_owned(), runtime),
+            Source::Secret(key) => index.from_secrets.insert(key, runtime),
+        };
+        reindex(&mut index);
+        Ok(())
+    }
+
+    /// Stops serving the tenant of a deleted Secret; returns its id.
+    pub fn remove_secret(&self, key: &str) -> Option<String> {
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let removed = index.from_secrets.remove(key)?;
+        reindex(&mut index);
+        tracing::info!(tenant = removed.id(), "no longer serving tenant");
+        Some(removed.id().to_owned())
+    }
+
+    /// Secret keys currently served.
+    pub fn secret_keys(&self) -> Vec<String> {
+        self.read().from_secrets.keys().cloned().collect()
+    }
+}
+
+fn reindex(index: &mut Index) {
+    let mut by_id: BTreeMap<String, Arc<TenantRuntime>> = BTreeMap::new();
+    for t in index.from_file.values().chain(index.from_secrets.values()) {
+        by_id.insert(t.id().to_owned(), t.clone());
+    }
+    let (hosts, conflicts) = tenancy::index_hosts(
+        by_id
+            .values()
+            .map(|t| (t.id(), t.config.domains.as_slice())),
+    );
+    for c in conflicts {
+        tracing::warn!(host = %c.host, kept = %c.kept, refused = %c.refused, "two tenants claim one host");
+    }
+    index.by_host = hosts
+        .into_iter()
+        .filter_map(|(host, id)| by_id.get(&id).map(|t| (host, t.clone())))
+        .collect();
+}

@@ -1,0 +1,651 @@
+//! The mission in one test: a platform team onboards two merchants with `kubectl apply` (one
+//! pooled, one dedicated), the operator provisions them on the real API server with a real
+//! PostgreSQL database and DynamoDB tables on moto, the storefront runtime learns them from the
+//! operator's Secrets, shoppers buy on both stores, and `kubectl delete` offboards one while the
+//! other keeps serving. Nothing here is in-process: the operator and the runtime are the real
+//! binaries, driven only through kubectl and HTTP.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use emporium_integration_tests::{Stack, eventually, workspace_root};
+use emporium_tenant_config::{TENANT_CONFIG_KEY, TENANT_SECRET_SELECTOR, TenantConfig};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::{Api, api::ListParams};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const READY_TIMEOUT: &str = "180s";
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A child process killed when the test ends, pass or fail; its output goes to a log file kept
+/// under `tests/artifacts/e2e/` (and grepped for secrets below).
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(binary: &str, args: &[String], log: &Path, env: &[(String, String)]) -> Self {
+        let path = binaries_dir().join(binary);
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build -p emporium-operator -p emporium-storefront --bins` (make test does)",
+            path.display()
+        );
+        let log_file = std::fs::File::create(log).expect("create log file");
+        let child = Command::new(&path)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log_file.try_clone().expect("clone log handle"))
+            .stderr(log_file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        Self {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Fails the test with the process's log when it has exited.
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "{} exited ({status}); last lines:\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SIGTERM first so both shut down the way they do in a cluster.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/`, where cargo puts the workspace's binaries (the test runs from `deps/`).
+fn binaries_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target directory")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let out = Command::new(workspace_root().join(".bin/kubectl"))
+        .args(args)
+        .env(
+            "KUBECONFIG",
+            Stack::get().var("KUBECONFIG").expect("KUBECONFIG"),
+        )
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An HTTP client for one store: every request carries the store's Host header.
+#[derive(Clone)]
+struct Store {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+    admin_key: String,
+}
+
+impl Store {
+    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("Host", &self.host)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.req(method, path);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request to the runtime");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, body) = self
+            .call(method, path, Some(&self.admin_key.clone()), body)
+            .await;
+        assert!(status.is_success(), "admin {path}: {status} {body}");
+        body
+    }
+}
+
+async fn tenant_config(name: &str) -> TenantConfig {
+    let client = Stack::get().kube().await.expect("kube client");
+    let secrets: Api<Secret> = Api::all(client);
+    let selector = format!("{TENANT_SECRET_SELECTOR},emporium.dev/tenant={name}");
+    let secret = eventually("the tenant config Secret", WAIT, || async {
+        let list = secrets
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        Ok(list.items.into_iter().next())
+    })
+    .await
+    .expect("the operator writes the tenant config Secret");
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(TENANT_CONFIG_KEY))
+        .map(|b| b.0.clone());
+    TenantConfig::from_secret_data(data.as_deref()).expect("a valid tenant config")
+}
+
+/// Loads a small catalog and stock through the merchant admin API.
+async fn load_catalog(store: &Store, sku_prefix: &str) {
+    store
+        .admin(
+            Method::POST,
+            "/api/v1/admin/categories",
+            Some(json!({"id": "kitchen", "name": "Kitchen"})),
+        )
+        .await;
+    for (i, (title, description, price)) in [
+        ("Ceramic mug", "Holds 350 ml of coffee", 900),
+        ("Teapot", "Cast iron, 1 litre", 4500),
+        ("Linen towel", "Dries glasses without lint", 1200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sku = format!("{sku_prefix}-{i}");
+        store
+            .admin(
+                Method::POST,
+                "/api/v1/admin/products",
+                Some(json!({
+                    "title": title, "description": description, "categories": ["kitchen"],
+                    "variants": [{"sku": sku, "price": {"amount_minor": price, "currency": "EUR"},
+                                  "attributes": {"colour": "red"}, "images": []}]
+                })),
+            )
+            .await;
+        store
+            .admin(
+                Method::PUT,
+                &format!("/api/v1/admin/inventory/{sku}"),
+                Some(json!({"available": 5})),
+            )
+            .await;
+    }
+}
+
+/// Reads the SSE stream until an event about `sku` arrives; returns its JSON data.
+async fn next_stock_event(res: &mut reqwest::Response, buf: &mut String, sku: &str) -> Value {
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
+            if let Ok(value) = serde_json::from_str::<Value>(&data)
+                && value["sku"] == sku
+            {
+                return value;
+            }
+        }
+        let chunk = res
+            .chunk()
+            .await
+            .expect("the stream stays open")
+            .expect("a chunk");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// Register, browse, search, cart, checkout, pay, history, live stock: one shopper's journey.
+async fn shop(store: &Store, sku_prefix: &str) {
+    let sku = format!("{sku_prefix}-0");
+
+    let (status, session) = store
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": "ann@example.com", "password": "correct horse battery", "name": "Ann"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "register: {session}");
+    let token = session["token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
+
+    let (status, list) = store
+        .call(Method::GET, "/api/v1/products?category=kitchen", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.to_string().matches("\"sku\"").count(), 3, "{list}");
+
+    // A typo still finds the mug.
+    let (status, hits) = store
+        .call(Method::GET, "/api/v1/search?q=ceramc", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{hits}");
+    assert!(hits.to_string().contains("Ceramic mug"), "{hits}");
+
+    let (status, cart) = store
+        .call(Method::POST, "/api/v1/carts", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cart}");
+    let cart_id = cart["id"].as_str().expect("cart id").to_owned();
+    let (status, cart) = store
+        .call(
+            Method::POST,
+            &format!("/api/v1/carts/{cart_id}/items"),
+            Some(&token),
+            Some(json!({"sku": sku, "quantity": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+
+    // Another shopper watches the live stock while Ann buys.
+    let mut stream = store
+        .req(Method::GET, "/api/v1/inventory/events")
+        .send()
+        .await
+        .expect("open the inventory stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let checkout = store
+        .req(Method::POST, &format!("/api/v1/carts/{cart_id}/checkout"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", format!("e2e-{cart_id}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("checkout");
+    assert_eq!(checkout.status(), StatusCode::CREATED);
+    let placed: Value = checkout.json().await.expect("checkout body");
+    let order_id = placed["order"]["id"].as_str().expect("order id").to_owned();
+    assert_eq!(placed["order"]["status"], "pending_payment", "{placed}");
+
+    let mut buf = String::new();
+    let event = tokio::time::timeout(
+        Duration::from_secs(5),
+        next_stock_event(&mut stream, &mut buf, &sku),
+    )
+    .await
+    .expect("a stock event for the purchase");
+    assert_eq!(event["available"], 3, "{event}");
+
+    // Manual payments: the merchant marks the order paid.
+    store
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{order_id}/mark-paid"),
+            None,
+        )
+        .await;
+    let (status, order) = store
+        .call(
+            Method::GET,
+            &format!("/api/v1/orders/{order_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["status"], "paid", "{order}");
+
+    let (status, history) = store
+        .call(Method::GET, "/api/v1/me/orders", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert!(history.to_string().contains(&order_id), "{history}");
+}
+
+fn storefront_manifest(name: &str, run: &str, plan: &str, deletion_policy: &str) -> String {
+    format!(
+        r##"apiVersion: emporium.dev/v1alpha1
+kind: Storefront
+metadata:
+  name: {name}
+  labels:
+    emporium.dev/e2e: "{run}"
+spec:
+  displayName: "Store {name}"
+  plan: {plan}
+  domains: ["{name}.localhost"]
+  themeColor: "#0f766e"
+  database:
+    deletionPolicy: {deletion_policy}
+  payments:
+    provider: manual
+"##
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
+    let stack = Stack::get();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let artifacts = workspace_root().join("tests/artifacts/e2e");
+    std::fs::create_dir_all(&artifacts).expect("artifacts directory");
+    let root = workspace_root();
+
+    // The API and the plans, as a platform team installs them.
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root.join("crds").to_str().unwrap_or_default(),
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/storefronts.emporium.dev",
+        "crd/storefrontplans.emporium.dev",
+        "--timeout=60s",
+    ]);
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root.join("examples/plans.yaml")
+            .to_str()
+            .unwrap_or_default(),
+    ]);
+
+    let env: Vec<(String, String)> = [
+        "KUBECONFIG",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "REDIS_URL",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), stack.var(k).expect(k).to_owned()))
+    .collect();
+
+    let password_key = uuid::Uuid::new_v4().simple().to_string();
+    let operator_args: Vec<String> = vec![
+        format!("--http-addr=127.0.0.1:{}", free_port()),
+        "--log-format=json".into(),
+        "--database-provider=postgres".into(),
+        "--tables-provider=dynamodb".into(),
+        format!(
+            "--postgres-admin-url={}",
+            stack.var("DATABASE_URL").expect("DATABASE_URL")
+        ),
+        format!("--postgres-password-key={password_key}"),
+        "--postgres-tenant-host=127.0.0.1".into(),
+        format!(
+            "--postgres-tenant-port={}",
+            stack.var("PGPORT").expect("PGPORT")
+        ),
+        // No load balancer controller here: routing is ready once the Ingress is applied.
+        "--readiness-gate=applied".into(),
+        format!("--storefront-selector=emporium.dev/e2e={run}"),
+        format!("--name-prefix=e2e{run}"),
+        format!("--pool-namespace=e2e-pool-{run}"),
+    ];
+    let mut operator = Process::start(
+        "emporium-operator",
+        &operator_args,
+        &artifacts.join("operator.log"),
+        &env,
+    );
+
+    let port = free_port();
+    let runtime_args: Vec<String> = vec![
+        format!("--listen=127.0.0.1:{port}"),
+        "--watch-secrets".into(),
+        "--log-format=json".into(),
+    ];
+    let mut runtime = Process::start(
+        "emporium-storefront",
+        &runtime_args,
+        &artifacts.join("storefront.log"),
+        &env,
+    );
+
+    // Onboard two merchants.
+    let pooled = format!("e2e-bakery-{run}");
+    let dedicated = format!("e2e-outfitters-{run}");
+    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            "{}---\n{}",
+            storefront_manifest(&pooled, &run, "basic", "Delete"),
+            storefront_manifest(&dedicated, &run, "premium", "Delete")
+        ),
+    )
+    .expect("write manifest");
+    kubectl(&["apply", "-f", manifest.to_str().unwrap_or_default()]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.assert_running();
+    runtime.assert_running();
+    for name in [&pooled, &dedicated] {
+        kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("storefront/{name}"),
+            &format!("--timeout={READY_TIMEOUT}"),
+        ]);
+    }
+    let listing = kubectl(&[
+        "get",
+        "storefronts",
+        "-l",
+        &format!("emporium.dev/e2e={run}"),
+    ]);
+    std::fs::write(artifacts.join("kubectl-get-storefronts.txt"), &listing).ok();
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client");
+    let mut stores = Vec::new();
+    let mut secrets = Vec::new();
+    for name in [&pooled, &dedicated] {
+        let config = tenant_config(name).await;
+        secrets.push(config.admin_key.clone());
+        if let Some(password) = url_password(&config.database_url) {
+            secrets.push(password);
+        }
+        stores.push(Store {
+            http: http.clone(),
+            base: format!("http://127.0.0.1:{port}"),
+            host: format!("{name}.localhost"),
+            admin_key: config.admin_key,
+        });
+    }
+
+    // The runtime picks the tenants up from the Secrets without a restart.
+    for store in &stores {
+        eventually("the runtime serves the new store", WAIT, || async {
+            let res = store.req(Method::GET, "/api/v1/products").send().await?;
+            Ok((res.status() == StatusCode::OK).then_some(()))
+        })
+        .await
+        .expect("store served");
+    }
+
+    runtime.assert_running();
+    for (i, store) in stores.iter().enumerate() {
+        load_catalog(store, &format!("SKU{i}")).await;
+        shop(store, &format!("SKU{i}")).await;
+    }
+
+    // Offboard the dedicated store while the pooled one keeps serving.
+    kubectl(&["delete", "storefront", &dedicated, "--wait=false"]);
+    let (pooled_store, dedicated_store) = (&stores[0], &stores[1]);
+    let outage = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let store = pooled_store.clone();
+        let outage = outage.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.req(Method::GET, "/api/v1/products").send().await {
+                    Ok(res) if res.status() == StatusCode::OK => {}
+                    _ => {
+                        outage.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    eventually("the deleted store's host answers 404", WAIT, || async {
+        let res = dedicated_store
+            .req(Method::GET, "/api/v1/products")
+            .send()
+            .await?;
+        Ok((res.status() == StatusCode::NOT_FOUND).then_some(()))
+    })
+    .await
+    .expect("host gone");
+    let client = stack.kube().await.expect("kube client");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = format!("store-{dedicated}");
+    eventually("the dedicated namespace is deleted", WAIT, || async {
+        Ok(namespaces
+            .get_opt(&namespace)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await
+    .expect("namespace gone");
+    eventually(
+        "the Storefront is gone (finalizer released)",
+        WAIT,
+        || async {
+            let out = kubectl(&[
+                "get",
+                "storefronts",
+                "-l",
+                &format!("emporium.dev/e2e={run}"),
+                "-o",
+                "name",
+            ]);
+            Ok((!out.contains(&dedicated)).then_some(()))
+        },
+    )
+    .await
+    .expect("storefront gone");
+
+    // deletionPolicy: Delete removed its database and tables.
+    let (pg, connection) = tokio_postgres::connect(
+        stack.var("DATABASE_URL").expect("DATABASE_URL"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    let left: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '%' || $1 || '%'",
+            &[&dedicated],
+        )
+        .await
+        .expect("query pg_database")
+        .get(0);
+    assert_eq!(left, 0, "the dedicated database was dropped");
+    let dynamodb = stack.dynamodb().await.expect("dynamodb client");
+    let tables = dynamodb
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let leftover: Vec<String> = tables
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|t| t.contains(&dedicated))
+        .collect();
+    assert!(leftover.is_empty(), "tables left behind: {leftover:?}");
+
+    watcher.abort();
+    assert_eq!(
+        outage.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the pooled store kept serving while the other was deleted"
+    );
+    let (status, _) = pooled_store
+        .call(Method::GET, "/api/v1/products", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // No generated password or key in any status, event or log of the run.
+    let mut evidence = kubectl(&["get", "storefronts", "-o", "json"]);
+    evidence.push_str(&kubectl(&["get", "events", "-A", "-o", "json"]));
+    for log in ["operator.log", "storefront.log"] {
+        evidence.push_str(&std::fs::read_to_string(artifacts.join(log)).unwrap_or_default());
+    }
+    for secret in &secrets {
+        assert!(
+            !evidence.contains(secret.as_str()),
+            "a generated secret appears in a status, event or log"
+        );
+    }
+
+    kubectl(&["delete", "storefront", &pooled, "--wait=false"]);
+}
+
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
