@@ -7,6 +7,13 @@ export EMPORIUM_CACHE_DIR ?= $(HOME)/.cache/emporium
 export CARGO_TARGET_DIR ?= $(EMPORIUM_CACHE_DIR)/target
 export GOFLAGS ?= -buildvcs=false
 
+.PHONY: bench-runtime bench-report
+bench-runtime: ## runtime benchmark (wrk, loopback, ~6 min + release build); writes docs/benchmarks.md
+	$(MAKE) -C bench runtime
+
+bench-report: ## regenerate docs/benchmarks.md from bench/results/
+	$(MAKE) -C bench report
+
 .PHONY: help dev test tools stack-start stack-stop stack-status lint crds fmt
 
 help: ## list the targets
