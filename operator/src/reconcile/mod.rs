@@ -18,6 +18,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+use tracing::Instrument as _;
 
 use emporium_tenant_config::{
     PaymentProvider as ConfigPaymentProvider, Payments, TENANT_CONFIG_KEY, TenantConfig,
@@ -334,14 +335,27 @@ pub async fn reconcile(storefront: Arc<Storefront>, ctx: Arc<Context>) -> Result
     ctx.metrics.reconcile_started();
     let name = storefront.name_any();
     let api = Api::<Storefront>::all(ctx.client.clone());
+    // `instrument`, not `span.enter()`: the span must not stay entered across awaits, or other
+    // tenants' work on the same thread would be logged under this tenant.
+    let span = tracing::info_span!("reconcile", tenant = %name);
     let result = finalizer::finalizer(&api, FINALIZER, storefront, |event| async {
         match event {
             FinalizerEvent::Apply(storefront) => apply_storefront(&storefront, &ctx).await,
             FinalizerEvent::Cleanup(storefront) => cleanup_storefront(&storefront, &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .instrument(span)
+    .await;
+    let result = match result {
+        // A second cleanup pass working from a cached copy finds the Storefront already gone:
+        // the finalizer's job is done, not failed.
+        Err(finalizer::Error::RemoveFinalizer(kube::Error::Api(status)))
+            if status.is_not_found() =>
+        {
+            Ok(Action::await_change())
+        }
+        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     ctx.metrics.reconcile_finished(started.elapsed());
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()
@@ -381,8 +395,6 @@ pub fn backoff(attempt: u32) -> Duration {
 
 async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
     let name = storefront.name_any();
-    let span = tracing::info_span!("reconcile", tenant = %name);
-    let _entered = span.enter();
     let generation = storefront.metadata.generation;
     if storefront.spec.paused {
         write_status(storefront, ctx, &Outcome::Paused, generation).await?;

@@ -1,0 +1,541 @@
+//! The real operator binary against the real local API server: a Deployment edited by hand is
+//! put back, and of two operator processes sharing a Lease only the holder reconciles, the other
+//! taking over when the holder is killed.
+//!
+//! Each test starts its own operator process(es), restricted by a label selector to the
+//! Storefronts it created, with unique names: tests share one cluster.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use emporium_integration_tests::{Stack, eventually};
+use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
+use k8s_openapi::{
+    api::{
+        apps::v1::Deployment,
+        coordination::v1::Lease,
+        core::v1::{Namespace, Service},
+    },
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+// Short, so a takeover is quick; the holder renews every third of it, which leaves slack on a
+// loaded machine.
+const LEASE_SECONDS: u64 = 6;
+
+fn unique(prefix: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mixed = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u128::from(std::process::id())
+        ^ (u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)) << 64);
+    format!("{prefix}-{}", &format!("{mixed:032x}")[..8])
+}
+
+/// Applies the checked-in CRDs and waits until the API server serves them.
+async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in [
+        "storefronts.emporium.dev.yaml",
+        "storefrontplans.emporium.dev.yaml",
+    ] {
+        let crds_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+        let text = std::fs::read_to_string(crds_dir.join(file))?;
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply("emporium-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        eventually("CRD established", WAIT, || async {
+            let crd = crds.get(&name).await?;
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            Ok(established.then_some(()))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+fn plan(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "emporium.dev/v1alpha1",
+        "kind": "StorefrontPlan",
+        "metadata": { "name": name },
+        "spec": {
+            "tier": "dedicated",
+            "replicas": { "min": 1, "max": 3 },
+            "resources": {
+                "requests": { "cpu": "100m", "memory": "128Mi" },
+                "limits": { "cpu": "500m", "memory": "256Mi" },
+            },
+            "quota": { "cpu": "4", "memory": "8Gi", "pods": 20 },
+            "database": { "minCapacity": 0.5, "maxCapacity": 2 },
+        },
+    })
+}
+
+fn storefront(name: &str, plan: &str, run: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "emporium.dev/v1alpha1",
+        "kind": "Storefront",
+        "metadata": { "name": name, "labels": { "emporium.dev/test-run": run } },
+        "spec": {
+            "displayName": "Test Store",
+            "plan": plan,
+            "domains": [format!("{name}.example.com")],
+        },
+    })
+}
+
+async fn apply<K>(api: &Api<K>, name: &str, value: serde_json::Value) -> Result<K, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::apply("emporium-tests").force(),
+        &Patch::Apply(&value),
+    )
+    .await
+}
+
+/// One `emporium-operator` process: SIGTERM, then SIGKILL, when dropped, pass or fail. Its
+/// output goes to a log file under cargo's temporary directory for integration tests.
+struct Operator {
+    child: Option<Child>,
+    identity: String,
+    http: String,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the binary with the flags every test here needs plus `extra`, as `identity`
+    /// (its `POD_NAME`, which is its Lease holder identity).
+    fn start(identity: &str, run: &str, extra: &[String]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let http = format!("127.0.0.1:{port}");
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{identity}.log"));
+        let log_file = std::fs::File::create(&log)?;
+        let mut args = vec![
+            format!("--http-addr={http}"),
+            "--log-format=json".to_owned(),
+            "--database-provider=none".to_owned(),
+            "--tables-provider=none".to_owned(),
+            // No nodes or load balancer controller here.
+            "--readiness-gate=applied".to_owned(),
+            format!("--storefront-selector=emporium.dev/test-run={run}"),
+            format!("--pool-namespace=pool-{run}"),
+            format!("--ingress-group-prefix=emporium-{run}"),
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_emporium-operator"))
+            .args(&args)
+            .env("KUBECONFIG", Stack::get().var("KUBECONFIG")?)
+            .env("POD_NAME", identity)
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .stdin(Stdio::null())
+            .spawn()?;
+        Ok(Self {
+            child: Some(child),
+            identity: identity.to_owned(),
+            http,
+            log,
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails when the process has exited, with the end of its log.
+    fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            anyhow::bail!(
+                "{} exited ({status}); last lines of {}:\n{}",
+                self.identity,
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: no chance to release the Lease (a crashed pod, a lost node).
+    fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `emporium_operator_<name>` from its /metrics, e.g. `reconciles_total` or `leader`.
+    async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = reqwest::get(format!("http://{}/metrics", self.http))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let full = format!("emporium_operator_{name}");
+        text.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == full).then(|| value.trim().parse::<f64>().ok())?
+            })
+            .ok_or_else(|| anyhow::anyhow!("{full} not in {}'s /metrics", self.identity))
+    }
+
+    /// Waits until its /metrics answers.
+    async fn serving(&mut self) -> anyhow::Result<()> {
+        eventually("operator serving /metrics", WAIT, || async {
+            Ok(self.metric("leader").await.ok().map(|_| ()))
+        })
+        .await?;
+        self.ensure_running()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+async fn wait_ready(storefronts: &Api<Storefront>, name: &str) -> anyhow::Result<()> {
+    eventually("Storefront Ready", WAIT, || async {
+        let sf = storefronts.get(name).await?;
+        let phase = sf.status.and_then(|s| s.phase);
+        Ok((phase == Some(Phase::Ready)).then_some(()))
+    })
+    .await
+}
+
+/// Offboards the test's Storefront through the operator while one still runs; if none does
+/// (or it does not finish), removes the finalizer and the tenant namespace directly. Then
+/// deletes the plan. `true` when the operator offboarded it.
+async fn clean_up(client: &Client, name: &str) -> bool {
+    let storefronts: Api<Storefront> = Api::all(client.clone());
+    let _ = storefronts.delete(name, &DeleteParams::default()).await;
+    let gone = eventually("Storefront gone", Duration::from_secs(20), || async {
+        Ok(storefronts.get_opt(name).await?.is_none().then_some(()))
+    })
+    .await;
+    let offboarded = gone.is_ok();
+    if !offboarded {
+        let _ = storefronts
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+            )
+            .await;
+    }
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&format!("store-{name}"), &DeleteParams::background())
+        .await;
+    let _ = Api::<StorefrontPlan>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await;
+    offboarded
+}
+
+/// The test's outcome, and a failure if it passed but the operator did not offboard its
+/// Storefront.
+fn with_offboarding(result: anyhow::Result<()>, offboarded: bool) -> anyhow::Result<()> {
+    result?;
+    anyhow::ensure!(
+        offboarded,
+        "the operator did not offboard the Storefront within 20 s"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hand_edited_deployment_image_is_put_back() -> anyhow::Result<()> {
+    let client = Stack::get().kube().await?;
+    install_crds(&client).await?;
+    let run = unique("drift");
+    let runtime_image = format!("registry.invalid/emporium/storefront:{run}");
+    let mut operator = Operator::start(
+        &format!("{run}-op"),
+        &run,
+        &[format!("--runtime-image={runtime_image}")],
+    )?;
+    let result = drift(&client, &run, &runtime_image, &mut operator).await;
+    let offboarded = clean_up(&client, &run).await;
+    drop(operator);
+    with_offboarding(result, offboarded)
+}
+
+async fn drift(
+    client: &Client,
+    run: &str,
+    runtime_image: &str,
+    operator: &mut Operator,
+) -> anyhow::Result<()> {
+    let plans: Api<StorefrontPlan> = Api::all(client.clone());
+    let storefronts: Api<Storefront> = Api::all(client.clone());
+    apply(&plans, run, plan(run)).await?;
+    apply(&storefronts, run, storefront(run, run, run)).await?;
+    wait_ready(&storefronts, run).await?;
+    operator.ensure_running()?;
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &format!("store-{run}"));
+    // Through JSON: which fields are optional differs between Kubernetes API versions.
+    let image = |deployment: &Deployment| {
+        serde_json::to_value(deployment)
+            .ok()
+            .and_then(|d| {
+                d.pointer("/spec/template/spec/containers")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["name"] == "storefront")?["image"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let before = deployments.get("storefront").await?;
+    anyhow::ensure!(
+        image(&before) == runtime_image,
+        "the Deployment runs {}, not the operator's --runtime-image {runtime_image}",
+        image(&before)
+    );
+
+    // A person edits the image by hand (what `kubectl edit` / `kubectl set image` send).
+    let hand_edited = "registry.invalid/someone/else:hand-edited";
+    let edited = deployments
+        .patch(
+            "storefront",
+            &PatchParams {
+                field_manager: Some("someone".to_owned()),
+                ..PatchParams::default()
+            },
+            &Patch::Strategic(json!({
+                "spec": { "template": { "spec": { "containers": [
+                    { "name": "storefront", "image": hand_edited },
+                ] } } },
+            })),
+        )
+        .await?;
+    anyhow::ensure!(image(&edited) == hand_edited, "the hand edit did not land");
+    let edited_generation = edited.metadata.generation.unwrap_or_default();
+
+    // The operator's forced server-side apply takes the field back.
+    let restored = eventually("image put back", WAIT, || async {
+        let deployment = deployments.get("storefront").await?;
+        Ok((image(&deployment) == runtime_image).then_some(deployment))
+    })
+    .await?;
+    anyhow::ensure!(
+        restored.metadata.generation.unwrap_or_default() > edited_generation,
+        "the image changed back without a new generation"
+    );
+    // And owns it again: the hand editor manages no image any more.
+    let someone_owns_image = restored
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m.manager.as_deref() == Some("someone"))
+        .any(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.to_string().contains("\"f:image\""))
+        });
+    anyhow::ensure!(
+        !someone_owns_image,
+        "the hand editor still manages the image"
+    );
+    operator.ensure_running()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_reconciles_and_a_standby_takes_over_when_it_dies()
+-> anyhow::Result<()> {
+    let client = Stack::get().kube().await?;
+    install_crds(&client).await?;
+    let run = unique("leader");
+    // The Lease lives in a namespace of this test's own.
+    let lease_namespace = run.clone();
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": lease_namespace, "labels": { "emporium.dev/test": "true" } },
+    }))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
+    let lease_flags = [
+        "--leader-election".to_owned(),
+        format!("--lease-namespace={lease_namespace}"),
+        format!("--lease-name=operator-{run}"),
+        format!("--lease-seconds={LEASE_SECONDS}"),
+    ];
+    let a = Operator::start(&format!("{run}-a"), &run, &lease_flags);
+    let b = Operator::start(&format!("{run}-b"), &run, &lease_flags);
+    let result = match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let mut operators = [a, b];
+            let result = leader(&client, &run, &lease_namespace, &mut operators).await;
+            // Offboarded by the new holder, still running.
+            let offboarded = clean_up(&client, &run).await;
+            drop(operators);
+            with_offboarding(result, offboarded)
+        }
+        (a, b) => a.and(b).map(|_| ()),
+    };
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&lease_namespace, &DeleteParams::background())
+        .await;
+    result
+}
+
+async fn leader(
+    client: &Client,
+    run: &str,
+    lease_namespace: &str,
+    operators: &mut [Operator; 2],
+) -> anyhow::Result<()> {
+    let plans: Api<StorefrontPlan> = Api::all(client.clone());
+    let storefronts: Api<Storefront> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), lease_namespace);
+    let lease_name = format!("operator-{run}");
+    let holder = || async {
+        let lease = leases.get_opt(&lease_name).await?;
+        anyhow::Ok(
+            lease
+                .and_then(|l| l.spec)
+                .and_then(|s| s.holder_identity)
+                .filter(|h| !h.is_empty()),
+        )
+    };
+    for operator in operators.iter_mut() {
+        operator.serving().await?;
+    }
+
+    // Exactly one of the two holds the Lease, and only it reconciles.
+    let first = eventually("a Lease holder", WAIT, holder).await?;
+    let (leader_index, standby_index) = match operators.iter().position(|o| o.identity == first) {
+        Some(0) => (0, 1),
+        Some(_) => (1, 0),
+        None => anyhow::bail!("the Lease is held by {first}, neither of the test's operators"),
+    };
+    apply(&plans, run, plan(run)).await?;
+    apply(&storefronts, run, storefront(run, run, run)).await?;
+    wait_ready(&storefronts, run).await?;
+    // A few renewals later, the holder is unchanged and the standby has still done nothing.
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS)).await;
+    for operator in operators.iter_mut() {
+        operator.ensure_running()?;
+    }
+    let (leader, standby) = (&operators[leader_index], &operators[standby_index]);
+    anyhow::ensure!(
+        holder().await?.as_deref() == Some(leader.identity.as_str()),
+        "the Lease changed hands while both operators ran"
+    );
+    anyhow::ensure!(leader.metric("leader").await? == 1.0, "holder: leader != 1");
+    anyhow::ensure!(
+        leader.metric("reconciles_total").await? > 0.0,
+        "the holder never reconciled"
+    );
+    anyhow::ensure!(
+        standby.metric("leader").await? == 0.0,
+        "standby: leader != 0"
+    );
+    anyhow::ensure!(
+        standby.metric("reconciles_total").await? == 0.0,
+        "the standby reconciled while the holder ran"
+    );
+    anyhow::ensure!(
+        leader.log().contains("became leader") && !standby.log().contains("became leader"),
+        "logs: holder {:?}, standby {:?}",
+        leader.log(),
+        standby.log()
+    );
+
+    // The holder dies without releasing the Lease: the standby takes it once it expires.
+    operators[leader_index].kill_hard();
+    let killed = Instant::now();
+    let standby_identity = operators[standby_index].identity.clone();
+    eventually(
+        "the standby holds the Lease",
+        Duration::from_secs(3 * LEASE_SECONDS),
+        || async {
+            Ok((holder().await?.as_deref() == Some(standby_identity.as_str())).then_some(()))
+        },
+    )
+    .await?;
+    let took_over = killed.elapsed();
+    operators[standby_index].ensure_running()?;
+    let standby = &operators[standby_index];
+    eventually("the new holder reports leader", WAIT, || async {
+        Ok((standby.metric("leader").await? == 1.0).then_some(()))
+    })
+    .await?;
+
+    // And it reconciles: a deleted child comes back, with only it running.
+    let services: Api<Service> = Api::namespaced(client.clone(), &format!("store-{run}"));
+    let old_uid = services.get("storefront").await?.metadata.uid;
+    services
+        .delete("storefront", &DeleteParams::default())
+        .await?;
+    eventually("Service recreated by the new holder", WAIT, || async {
+        let service = services.get_opt("storefront").await?;
+        Ok(service
+            .filter(|s| s.metadata.uid != old_uid && s.metadata.deletion_timestamp.is_none())
+            .map(|_| ()))
+    })
+    .await?;
+    anyhow::ensure!(
+        standby.metric("reconciles_total").await? > 0.0,
+        "the new holder has not reconciled"
+    );
+    operators[standby_index].ensure_running()?;
+    eprintln!(
+        "took over {took_over:?} after the holder was killed (lease {LEASE_SECONDS} s); logs in {}",
+        env!("CARGO_TARGET_TMPDIR")
+    );
+    Ok(())
+}
