@@ -40,7 +40,8 @@ struct Args {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "EMPORIUM_BODY_LIMIT_BYTES", default_value_t = 65536)]
     body_limit_bytes: usize,
-    /// Longest a replica serves a catalog snapshot without reloading, in seconds.
+    /// Catalog freshness, in seconds: a snapshot older than (a jittered) this is refreshed in
+    /// the background while still served; one older than twice this is never served.
     #[arg(
         long,
         env = "EMPORIUM_CATALOG_MAX_STALENESS_SECS",
