@@ -46,3 +46,6 @@ crds: ## regenerate crds/ from the Rust types
 
 fmt: ## format the Rust code
 	cargo fmt --all
+
+reliability: ## start the stack, run the long fault and abuse cases (docs/reliability.md), stop it
+	scripts/reliability.sh

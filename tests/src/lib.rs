@@ -173,3 +173,127 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// A real binary of the workspace (the operator, the runtime) run as a child process for one
+/// test: SIGTERM, then SIGKILL, when dropped, pass or fail. Its stdout and stderr go to a log
+/// file.
+pub struct Process {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `binary` from the target directory cargo built the tests into.
+    pub fn start(
+        binary: &str,
+        args: &[String],
+        log: &std::path::Path,
+        env: &[(String, String)],
+    ) -> Self {
+        use std::process::{Command, Stdio};
+        let path = binaries_dir().join(binary);
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build -p emporium-operator -p emporium-storefront --bins` (make test does)",
+            path.display()
+        );
+        let log_file = std::fs::File::create(log).expect("create log file");
+        let child = Command::new(&path)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log_file.try_clone().expect("clone log handle"))
+            .stderr(log_file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        Self {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, no chance to clean up (a crashed pod, an OOM kill); waits for the exit.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Fails the test with the process's log when it has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "{} exited ({status}); last lines:\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SIGTERM first so the binaries shut down the way they do in a cluster.
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/`, where cargo puts the workspace's binaries (tests run from `deps/`).
+pub fn binaries_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf)
+        .expect("target directory")
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Runs the stack's kubectl as the cluster admin; returns (success, stdout, stderr).
+pub fn kubectl_output(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(workspace_root().join(".bin/kubectl"))
+        .args(args)
+        .env(
+            "KUBECONFIG",
+            Stack::get().var("KUBECONFIG").expect("KUBECONFIG"),
+        )
+        .output()
+        .expect("run kubectl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the stack's kubectl as the cluster admin and fails the test when it fails.
+pub fn kubectl(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = kubectl_output(args);
+    assert!(ok, "kubectl {args:?} failed: {stdout}{stderr}");
+    stdout
+}

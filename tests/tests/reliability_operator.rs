@@ -1,0 +1,385 @@
+//! Fault injection on the real operator binary: 20 dedicated Storefronts (PostgreSQL database
+//! and role, three DynamoDB tables on moto, a namespace each) are applied while the operator is
+//! SIGKILLed every ~2 s and restarted, for ~20 s; then it is left to run. Every tenant must
+//! reach Ready with nothing created twice (exactly one database, one role, three tables and one
+//! namespace per tenant), and after `kubectl delete` (deletionPolicy Delete) nothing is left.
+//!
+//! The run is isolated from everything else on the shared stack by a label selector
+//! (`--storefront-selector`) and a data prefix of its own (`--name-prefix`).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use emporium_integration_tests::{
+    Process, Stack, eventually, free_port, kubectl, kubectl_output, workspace_root,
+};
+use serde_json::Value;
+
+/// Tenants per run; `EMPORIUM_RELIABILITY_TENANTS` overrides it (`make reliability` runs 50).
+const TENANTS: usize = 20;
+/// SIGKILL every 1.5–2.5 s (varied so the kills land in different reconcile phases).
+const KILL_EVERY_MS: u64 = 1500;
+const KILL_FOR: Duration = Duration::from_secs(20);
+const READY_WITHIN: Duration = Duration::from_secs(90);
+const GONE_WITHIN: Duration = Duration::from_secs(90);
+/// The operator is also SIGKILLed this many times while the tenants are being deleted.
+const KILLS_DURING_DELETION: usize = 3;
+
+fn tenants() -> usize {
+    std::env::var("EMPORIUM_RELIABILITY_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TENANTS)
+}
+
+fn kill_interval(i: usize) -> Duration {
+    Duration::from_millis(KILL_EVERY_MS + (i as u64 * 379) % 1000)
+}
+
+fn storefront(name: &str, label: &str, run: &str) -> String {
+    format!(
+        r##"apiVersion: emporium.dev/v1alpha1
+kind: Storefront
+metadata:
+  name: {name}
+  labels:
+    {label}: "{run}"
+spec:
+  displayName: "Store {name}"
+  plan: premium
+  domains: ["{name}.localhost"]
+  database:
+    deletionPolicy: Delete
+  payments:
+    provider: manual
+"##
+    )
+}
+
+/// Storefronts of this run by name → whether their Ready condition is True.
+fn readiness(selector: &str) -> BTreeMap<String, bool> {
+    let json = kubectl(&["get", "storefronts", "-l", selector, "-o", "json"]);
+    let list: Value = serde_json::from_str(&json).expect("storefront list JSON");
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|sf| {
+            let name = sf["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let ready = sf["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            (name, ready)
+        })
+        .collect()
+}
+
+/// What exists under this run's data prefix: (databases, roles, tables, namespaces).
+async fn inventory(
+    pg: &tokio_postgres::Client,
+    prefix: &str,
+    namespace_prefix: &str,
+) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+    let like = format!("{prefix}-%");
+    let databases = pg
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+            &[&like],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let roles = pg
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+            &[&like],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let dynamodb = Stack::get().dynamodb().await?;
+    let mut tables = Vec::new();
+    let mut pages = dynamodb.list_tables().into_paginator().items().send();
+    while let Some(table) = pages.next().await {
+        let table = table?;
+        if table.starts_with(&format!("{prefix}-")) {
+            tables.push(table);
+        }
+    }
+    let (_, out, _) = kubectl_output(&["get", "namespaces", "-o", "name"]);
+    let namespaces = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("namespace/"))
+        .filter(|n| n.starts_with(namespace_prefix))
+        .map(str::to_owned)
+        .collect();
+    Ok((databases, roles, tables, namespaces))
+}
+
+/// Deletes this run's Storefronts when the test fails midway; with the operator already gone
+/// their finalizers are dropped so they do not linger on the shared API server (their data
+/// under the run's own prefix is left behind, which no other test sees).
+struct Cleanup {
+    selector: String,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (_, names, _) =
+            kubectl_output(&["get", "storefronts", "-l", &self.selector, "-o", "name"]);
+        for name in names.lines() {
+            let _ = kubectl_output(&[
+                "patch",
+                name,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ]);
+        }
+        let _ = kubectl_output(&[
+            "delete",
+            "storefronts",
+            "-l",
+            &self.selector,
+            "--wait=false",
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
+    let started = std::time::Instant::now();
+    let tenants = tenants();
+    let stack = Stack::get();
+    let root = workspace_root();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let label = "emporium.dev/reliability";
+    let selector = format!("{label}={run}");
+    let prefix = format!("rel{run}");
+    let artifacts = root.join("tests/artifacts/reliability-operator");
+    std::fs::create_dir_all(&artifacts).expect("artifacts directory");
+
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root.join("crds").to_str().unwrap_or_default(),
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/storefronts.emporium.dev",
+        "crd/storefrontplans.emporium.dev",
+        "--timeout=60s",
+    ]);
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root.join("examples/plans.yaml")
+            .to_str()
+            .unwrap_or_default(),
+    ]);
+
+    let env: Vec<(String, String)> = [
+        "KUBECONFIG",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), stack.var(k).expect(k).to_owned()))
+    .collect();
+    let password_key = uuid::Uuid::new_v4().simple().to_string();
+    let args = |port: u16| -> Vec<String> {
+        vec![
+            format!("--http-addr=127.0.0.1:{port}"),
+            "--log-format=json".into(),
+            "--database-provider=postgres".into(),
+            "--tables-provider=dynamodb".into(),
+            format!(
+                "--postgres-admin-url={}",
+                stack.var("DATABASE_URL").expect("DATABASE_URL")
+            ),
+            format!("--postgres-password-key={password_key}"),
+            "--postgres-tenant-host=127.0.0.1".into(),
+            format!(
+                "--postgres-tenant-port={}",
+                stack.var("PGPORT").expect("PGPORT")
+            ),
+            "--readiness-gate=applied".into(),
+            format!("--storefront-selector={selector}"),
+            format!("--name-prefix={prefix}"),
+            format!("--pool-namespace=rel-pool-{run}"),
+        ]
+    };
+    let start_operator = |generation: usize| {
+        Process::start(
+            "emporium-operator",
+            &args(free_port()),
+            &artifacts.join(format!("operator-{run}-{generation}.log")),
+            &env,
+        )
+    };
+
+    let names: Vec<String> = (0..tenants).map(|i| format!("rel-{run}-{i:02}")).collect();
+    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
+    std::fs::write(
+        &manifest,
+        names
+            .iter()
+            .map(|n| storefront(n, label, &run))
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    )
+    .expect("write manifest");
+    let mut cleanup = Cleanup {
+        selector: selector.clone(),
+        armed: true,
+    };
+
+    // Provision under fire: the operator is SIGKILLed every ~2 s and started again at once.
+    let mut operator = start_operator(0);
+    kubectl(&["apply", "-f", manifest.to_str().unwrap_or_default()]);
+    let mut kills = 0;
+    let chaos_until = std::time::Instant::now() + KILL_FOR;
+    while std::time::Instant::now() < chaos_until {
+        tokio::time::sleep(kill_interval(kills)).await;
+        operator.assert_running();
+        operator.kill_hard();
+        kills += 1;
+        operator = start_operator(kills);
+    }
+    let ready_during_chaos = readiness(&selector).values().filter(|r| **r).count();
+    println!("{kills} SIGKILLs; {ready_during_chaos}/{tenants} Ready when the killing stopped");
+
+    // Then left alone, it converges.
+    let operator = std::sync::Mutex::new(operator);
+    let calm = std::time::Instant::now();
+    let last = eventually("every Storefront Ready", READY_WITHIN, || async {
+        if let Ok(mut op) = operator.lock() {
+            op.assert_running();
+        }
+        let states = readiness(&selector);
+        let ready = states.values().filter(|r| **r).count();
+        if ready == tenants && states.len() == tenants {
+            Ok(Some(()))
+        } else {
+            let waiting: Vec<&String> = states
+                .iter()
+                .filter(|(_, r)| !**r)
+                .map(|(n, _)| n)
+                .collect();
+            Err(anyhow::anyhow!(
+                "{ready}/{tenants} Ready; waiting for {waiting:?}"
+            ))
+        }
+    })
+    .await;
+    if let Err(e) = last {
+        panic!("{e:#}; operator logs in {}", artifacts.display());
+    }
+    println!(
+        "all {tenants} Ready {:.1}s after the last SIGKILL",
+        calm.elapsed().as_secs_f64()
+    );
+
+    // Nothing twice.
+    let (pg, connection) = tokio_postgres::connect(
+        stack.var("DATABASE_URL").expect("DATABASE_URL"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    let namespace_prefix = format!("store-rel-{run}-");
+    let (databases, roles, tables, namespaces) = inventory(&pg, &prefix, &namespace_prefix)
+        .await
+        .expect("list what the operator made");
+    println!(
+        "made: {} databases, {} roles, {} tables, {} namespaces",
+        databases.len(),
+        roles.len(),
+        tables.len(),
+        namespaces.len()
+    );
+    let expected_databases: Vec<String> = names.iter().map(|n| format!("{prefix}-{n}")).collect();
+    assert_eq!(databases, expected_databases, "one database per tenant");
+    assert_eq!(roles, expected_databases, "one role per tenant");
+    assert_eq!(
+        tables.len(),
+        3 * tenants,
+        "three tables per tenant: {tables:?}"
+    );
+    for name in &names {
+        let own = tables
+            .iter()
+            .filter(|t| t.starts_with(&format!("{prefix}-{name}-")))
+            .count();
+        assert_eq!(own, 3, "{name} has three tables: {tables:?}");
+    }
+    let expected_namespaces: Vec<String> = names.iter().map(|n| format!("store-{n}")).collect();
+    assert_eq!(namespaces, expected_namespaces, "one namespace per tenant");
+    for ns in &expected_namespaces {
+        let (_, own, _) = kubectl_output(&["get", "deployments", "-n", ns, "-o", "name"]);
+        assert_eq!(own.lines().count(), 1, "{ns} has one Deployment: {own}");
+    }
+
+    // Offboard all of them, again under fire: deletionPolicy Delete leaves no data behind.
+    kubectl(&["delete", "storefronts", "-l", &selector, "--wait=false"]);
+    let mut operator = operator.into_inner().expect("operator handle");
+    for i in 0..KILLS_DURING_DELETION {
+        tokio::time::sleep(kill_interval(i)).await;
+        operator.assert_running();
+        operator.kill_hard();
+        kills += 1;
+        operator = start_operator(kills);
+    }
+    println!("{KILLS_DURING_DELETION} more SIGKILLs while deleting");
+    let deleting = std::time::Instant::now();
+    let operator = std::sync::Mutex::new(operator);
+    let gone = eventually(
+        "every Storefront and its data gone",
+        GONE_WITHIN,
+        || async {
+            if let Ok(mut op) = operator.lock() {
+                op.assert_running();
+            }
+            let left = readiness(&selector).len();
+            let (d, r, t, n) = inventory(&pg, &prefix, &namespace_prefix).await?;
+            if left + d.len() + r.len() + t.len() + n.len() == 0 {
+                Ok(Some(()))
+            } else {
+                Err(anyhow::anyhow!(
+                    "left: {left} storefronts, {} databases, {} roles, {} tables, {} namespaces",
+                    d.len(),
+                    r.len(),
+                    t.len(),
+                    n.len()
+                ))
+            }
+        },
+    )
+    .await;
+    if let Err(e) = gone {
+        panic!("{e:#}; operator logs in {}", artifacts.display());
+    }
+    cleanup.armed = false;
+    println!(
+        "all data gone {:.1}s after the last SIGKILL",
+        deleting.elapsed().as_secs_f64()
+    );
+    println!("whole run {:.1}s", started.elapsed().as_secs_f64());
+}
