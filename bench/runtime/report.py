@@ -406,6 +406,187 @@ def runtime_section(r: dict) -> list[str]:
     return out
 
 
+def _sum(d: dict) -> float:
+    return sum(d.values()) if d else 0
+
+
+def _fmt_counts(d: dict) -> str:
+    if not d:
+        return "none"
+    agg: dict[str, float] = {}
+    for k, v in d.items():
+        verb = k.split()[0]
+        agg[verb] = agg.get(verb, 0) + v
+    return ", ".join(f"{k} {v:,.0f}" for k, v in sorted(agg.items(), key=lambda x: -x[1]))
+
+
+def operator_section(o: dict) -> list[str]:
+    out: list[str] = []
+    w = out.append
+    m = o["machine"]
+    runs = sorted(o["runs"], key=lambda r: (r["n"], r["providers"]))
+    w("## Operator")
+    w("")
+    w(f"Run started {o['started_at']}. Command: `{o['command']}` (= `bench/operator/run.sh`: "
+      f"`cargo build --release -p emporium-operator` unless `OPERATOR_BIN` is given, then `bench/operator/bench.py` against the shared "
+      f"running stack from `.state/env`, then this report).")
+    w("")
+    w("### Machine and set-up")
+    w("")
+    w("| | |")
+    w("| --- | --- |")
+    w(f"| CPU | {m['cpu']}, {m['cores']} cores, shared with other agents' builds and tests while measuring |")
+    w(f"| memory | {m['mem_mib']:,} MiB |")
+    w(f"| kernel | {m['kernel']} |")
+    w(f"| control plane | local kube-apiserver {m.get('kube_apiserver')} + etcd + kube-controller-manager, kwok nodes (no real pods) |")
+    w(f"| operator | `{m['binary']}`{' (release)' if m.get('release') else ' (**not a release build**)'}, commit "
+      f"{m['git_commit']}{' + uncommitted changes in operator/' if m.get('operator_dirty') else ''} |")
+    w("")
+    w("Each run: a fresh operator process with a unique `--storefront-selector`/`--name-prefix`, "
+      "`--readiness-gate=applied` (no load balancer controller), `--concurrency` as below; N dedicated "
+      "Storefronts (plan `premium`, deletionPolicy Delete) created with one `kubectl apply --server-side`; "
+      "the Storefront list polled every second until every one has `Ready=True`. Providers: **none** = "
+      "`--database-provider=none --tables-provider=none` (Kubernetes side only); **aws** = "
+      "`--database-provider=postgres --tables-provider=dynamodb` (a database + role per tenant on the "
+      "stack's PostgreSQL, tables on moto).")
+    w("")
+    w("Baseline: after the operator run, every child object the operator made (all tenants' "
+      "Namespace, ServiceAccount, Role, RoleBinding, ResourceQuota, LimitRange, Secret, Service, "
+      "Deployment, HPA, PDB, NetworkPolicy, Ingress; status, UIDs, ownerReferences and "
+      "server-set fields stripped) is renamed into fresh namespaces (`bl-store-…`) and server-side "
+      "applied directly (HTTP PATCH `application/apply-patch+yaml`, one keep-alive connection per worker, "
+      "namespace first), the same number of tenants in flight as the operator's `--concurrency`. "
+      "Ratio = operator time to all Ready ÷ baseline time.")
+    w("")
+    w("API requests: the operator is restarted behind a counting proxy (`bench/operator/countproxy.py`, "
+      "plain HTTP in, TLS with the kubeconfig's client certificate out) once every tenant is Ready. Its "
+      "first pass reconciles every Storefront again — the same pass the 300 s `RESYNC` timer triggers — "
+      "and every request it sends is counted by verb and resource; then the same for "
+      "`STEADY_S` seconds of steady state. The timed run itself is not proxied.")
+    w("")
+    w("### Results")
+    w("")
+    w("| providers | N | concurrency | all Ready (s) | baseline SSA (s) | ratio | objects/tenant | operator CPU s to Ready | peak RSS (VmHWM) MiB | load 1m start → at Ready |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in runs:
+        bl = r.get("baseline", {})
+        hwm = max([x for x in (r.get("rss_after_ready_mib", {}).get("VmHWM"), r.get("resync", {}).get("rss_mib", {}).get("VmHWM"),
+                               r.get("steady", {}).get("rss_mib", {}).get("VmHWM")) if x] or [0])
+        ready = r.get("all_ready_s")
+        ready_s = ready if ready is not None else f"not all ({r.get('ready_at_end')}/{r['n']})"
+        w(f"| {r['providers']} | {r['n']:,} | {r['concurrency']} | {ready_s} | "
+          f"{bl.get('seconds', '–')} | {r.get('ratio') or '–'} | {r.get('children', {}).get('per_tenant', '–')} | "
+          f"{r.get('operator_cpu_s_to_ready', '–')} | {hwm} | {r['loadavg_start'][0]} → {r.get('loadavg_at_ready', ['–'])[0]} |")
+    w("")
+    w("API requests sent by the operator (counted at the proxy):")
+    w("")
+    w("| providers | N | full resync: requests / tenant | of which writes / tenant | resync pass (s) | "
+      "steady state: window (s) | requests / tenant | writes / tenant | reconciles in window |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        rs, st = r.get("resync"), r.get("steady")
+        if not rs or not st:
+            continue
+        w(f"| {r['providers']} | {r['n']:,} | {rs['requests_per_tenant']} | {rs['writes_per_tenant']} | "
+          f"{rs['seconds_to_n_reconciles']} | {st['seconds']} | {st['requests_per_tenant']} | {st['writes_per_tenant']} | "
+          f"{st['operator_reconciles']:.0f} |")
+    w("")
+    for r in runs:
+        rs, st = r.get("resync"), r.get("steady")
+        if rs and st:
+            w(f"- {r['providers']}, N={r['n']}: resync pass {_fmt_counts(rs['operator_requests'])}; "
+              f"steady state {_fmt_counts(st['operator_requests'])}. Writes by resource in the resync pass: "
+              + ", ".join(f"`{k}` {v}" for k, v in sorted(rs["operator_writes"].items())) + ".")
+    w("")
+    w("### Targets (DESIGN.md, Performance targets)")
+    w("")
+    w("| target | measured | verdict |")
+    w("| --- | --- | --- |")
+    big = [r for r in runs if r["n"] >= 1000]
+    for r in runs:
+        if r.get("ratio") is None:
+            continue
+        verdict = mark(r["ratio"] <= 1.3) if r["n"] >= 1000 else (
+            "met at reduced scale" if r["ratio"] <= 1.3 else "**missed** (at reduced scale)")
+        w(f"| 1,000 dedicated tenants Ready within 1.3 × direct SSA | N={r['n']:,}, providers {r['providers']}: "
+          f"{r['all_ready_s']} s vs {r['baseline']['seconds']} s = **{r['ratio']} ×** | {verdict} |")
+    if not big:
+        w("| (1,000 tenants) | not run: see *What is missing* | **not measured** |")
+    hw = [(r["n"], max(x for x in (r.get("rss_after_ready_mib", {}).get("VmHWM", 0), r.get("resync", {}).get("rss_mib", {}).get("VmHWM", 0),
+                                  r.get("steady", {}).get("rss_mib", {}).get("VmHWM", 0)))) for r in runs]
+    if hw:
+        n, h = max(hw)
+        w(f"| operator memory ≤ 150 MiB at 1,000 tenants | peak VmHWM {h} MiB at N={n:,} | "
+          f"{mark(h <= 150) if n >= 1000 else ('met at reduced scale' if h <= 150 else '**missed**')} |")
+    for r in runs:
+        rs = r.get("resync")
+        if rs:
+            w(f"| a resync issues no writes | N={r['n']:,}, {r['providers']}: {rs['writes_per_tenant']} writes / tenant "
+              f"({_sum(rs['operator_writes']):,.0f} in the pass) | {mark(_sum(rs['operator_writes']) == 0)} |")
+    w("")
+    w("### Findings (where targets are missed, and why)")
+    w("")
+    w("Numbers come from the runs above; the causes are read from `operator/src/reconcile/` and the "
+      "request counts, and marked as a reading where not measured directly.")
+    w("")
+    for r in runs:
+        bl = r.get("baseline")
+        if not bl or not r.get("all_ready_s"):
+            continue
+        per_t = r["all_ready_s"] / r["n"] * r["concurrency"]
+        w(f"- **Ratio {r['ratio']} × ({r['providers']}, N={r['n']})**: the operator needed {r['all_ready_s']} s "
+          f"(≈ {per_t:.1f} s per tenant per worker at concurrency {r['concurrency']}; {r.get('operator_cpu_s_to_ready')} "
+          f"CPU s of its own) where applying the same {bl['objects']:,} objects took {bl['seconds']} s "
+          f"(≈ {bl['seconds'] / r['n'] * r['concurrency']:.2f} s per tenant per worker). What the operator does "
+          f"beyond the baseline, per reconcile (from the proxy counts): one LIST per child kind (13) to prune, a GET "
+          f"of the plan and of the config Secret, the status PATCH; and (reading of the code) with `--readiness-gate=applied` a tenant "
+          f"only turns Ready on a later reconcile, after the Deployment controller has observed the template — "
+          f"triggered by the Deployment watch or the 15 s `PROGRESS_RECHECK` — so each tenant holds a worker "
+          f"for at least two reconciles. "
+          + ("With providers `aws` it also creates a PostgreSQL database and role and three DynamoDB tables on "
+             "moto per tenant, which the baseline does not do at all." if r["providers"] == "aws" else
+             "Providers were off, so this is the Kubernetes side alone.")
+          + " Reading: the requeue wait, not CPU, dominates (the operator's CPU time is a fraction of the wall time).")
+    for r in runs:
+        rs, st = r.get("resync"), r.get("steady")
+        if not rs or not st:
+            continue
+        w(f"- **Writes on resync ({r['providers']}, N={r['n']})**: a reconcile server-side-applies every child "
+          f"unconditionally (13 PATCHes per tenant, `operator/src/reconcile/apply.rs`), so a full resync pass "
+          f"costs {rs['writes_per_tenant']} writes per tenant even when nothing changed (the API server turns "
+          f"a no-op apply into no new resourceVersion, but it still handles the write: admission, field-manager "
+          f"merge, etcd read). Fix: skip the PATCH when the object in the reflector cache already carries the "
+          f"operator's field set (e.g. a hash annotation of the rendered object compared before applying), and "
+          f"patch status only when it changed.")
+        w(f"- **Steady state is not quiet ({r['providers']}, N={r['n']})**: in {st['seconds']} s with nothing "
+          f"changing, the operator ran {st['operator_reconciles']:.0f} reconciles and sent "
+          f"{st['requests_per_tenant']} requests per tenant, {st['writes_per_tenant']} of them writes "
+          f"({_fmt_counts(st['operator_requests'])}), against the 300 s `RESYNC`. Cause (reading, consistent with "
+          f"the objects whose resourceVersion moved: {', '.join(sorted({k.split('/')[0] for k in rs.get('changed_sample', [])})) or 'none seen'}): "
+          f"the controller `owns()` Deployments, HPAs, PDBs etc. with no predicate, so every *status* update "
+          f"by kube-controller-manager or kwok (e.g. HPA and Deployment status updates) and the operator's own Storefront status patches start a full reconcile. Fix: "
+          f"`predicate_filter(predicates::generation)` on the owned and Storefront streams (status-only changes "
+          f"do not bump `metadata.generation`), plus the skip-unchanged apply above.")
+    w("")
+    w("### What is missing")
+    w("")
+    if not big:
+        w("- **1,000 tenants** were not run: at the measured rate the operator run alone would take "
+          + ", ".join(f"~{r['all_ready_s'] * 10 / 60:.0f} min ({r['providers']})" for r in runs if r.get('all_ready_s') and r['n'] == 100)
+          + " plus resync, baseline and cleanup, on 2 shared cores with other agents' builds; run "
+          "`N=1000 make -C bench operator` on a quiet machine. Memory grew only a few MiB from idle to 100 "
+          "tenants, so the 150 MiB bound is unlikely to be the problem at 1,000 (not measured).")
+    if not m.get("release"):
+        w("- The operator measured was a **debug build** (the release build had not finished on the shared "
+          "cores in the time box); debug code costs more CPU per reconcile, but the wall time is dominated by "
+          "waiting, so the ratio is expected to move little (not measured).")
+    w("- The baseline is a lower bound of 'the same objects': it does not wait for the Deployment "
+      "controller to observe each Deployment (the operator's applied gate does), and uses one client with "
+      "no reads at all.")
+    w("")
+    return out
+
+
 def main() -> int:
     if not os.path.exists(RUNTIME):
         print(f"no {RUNTIME}: run `make -C bench runtime` first", file=sys.stderr)
@@ -422,17 +603,11 @@ def main() -> int:
         "",
     ]
     lines += runtime_section(r)
-    lines += [
-        "## Operator",
-        "",
-        "**TODO (not measured yet).** `make -C bench operator` is a placeholder that exits 2. Plan "
-        "(issue 8): 100 and 1,000 Storefronts on the local control plane with AWS on moto → time until "
-        "all are `Ready`; baseline: the same child objects server-side-applied directly at the same "
-        "parallelism; report the ratio (target ≤ 1.3), the operator's peak RSS (target ≤ 150 MiB at "
-        "1,000) and API requests per tenant in steady state (target: zero writes per resync). Blocked "
-        "on the operator (issue 3) running Storefronts to `Ready` end to end.",
-        "",
-    ]
+    op_path = os.path.join(os.path.dirname(RUNTIME), "operator.json")
+    if os.path.exists(op_path):
+        lines += operator_section(json.load(open(op_path)))
+    else:
+        lines += ["## Operator", "", "Not measured yet: run `make -C bench operator`.", ""]
     os.makedirs(os.path.dirname(DOC), exist_ok=True)
     with open(DOC, "w") as f:
         f.write("\n".join(lines))
