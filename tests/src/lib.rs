@@ -297,3 +297,68 @@ pub fn kubectl(args: &[&str]) -> String {
     assert!(ok, "kubectl {args:?} failed: {stdout}{stderr}");
     stdout
 }
+
+/// Installs the Storefront API and the example plans, as a platform team does with kubectl.
+pub fn install_storefront_api() {
+    let root = workspace_root();
+    let path = |p: &str| root.join(p).to_string_lossy().into_owned();
+    kubectl(&["apply", "--server-side", "-f", &path("crds")]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/storefronts.emporium.dev",
+        "crd/storefrontplans.emporium.dev",
+        "--timeout=60s",
+    ]);
+    kubectl(&["apply", "--server-side", "-f", &path("examples/plans.yaml")]);
+}
+
+/// The stack's settings a child operator or runtime needs in its environment.
+pub fn child_env() -> Vec<(String, String)> {
+    let stack = Stack::get();
+    [
+        "KUBECONFIG",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "REDIS_URL",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), stack.var(k).expect(k).to_owned()))
+    .collect()
+}
+
+/// Flags for a real operator on the local stack: databases on its PostgreSQL, tables on moto,
+/// reconciling only Storefronts matching `selector`, naming everything with `prefix`.
+pub fn operator_args(
+    port: u16,
+    selector: &str,
+    prefix: &str,
+    pool_namespace: &str,
+    password_key: &str,
+) -> Vec<String> {
+    let stack = Stack::get();
+    vec![
+        format!("--http-addr=127.0.0.1:{port}"),
+        "--log-format=json".into(),
+        "--database-provider=postgres".into(),
+        "--tables-provider=dynamodb".into(),
+        format!(
+            "--postgres-admin-url={}",
+            stack.var("DATABASE_URL").expect("DATABASE_URL")
+        ),
+        format!("--postgres-password-key={password_key}"),
+        "--postgres-tenant-host=127.0.0.1".into(),
+        format!(
+            "--postgres-tenant-port={}",
+            stack.var("PGPORT").expect("PGPORT")
+        ),
+        // No load balancer controller here: routing is ready once the Ingress is applied.
+        "--readiness-gate=applied".into(),
+        format!("--storefront-selector={selector}"),
+        format!("--name-prefix={prefix}"),
+        format!("--pool-namespace={pool_namespace}"),
+    ]
+}

@@ -5,13 +5,12 @@
 //! other keeps serving. Nothing here is in-process: the operator and the runtime are the real
 //! binaries, driven only through kubectl and HTTP.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
-use emporium_integration_tests::{Stack, eventually, workspace_root};
+use emporium_integration_tests::{
+    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
+    operator_args, workspace_root,
+};
 use emporium_tenant_config::{TENANT_CONFIG_KEY, TENANT_SECRET_SELECTOR, TenantConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, api::ListParams};
@@ -20,101 +19,6 @@ use serde_json::{Value, json};
 
 const READY_TIMEOUT: &str = "180s";
 const WAIT: Duration = Duration::from_secs(120);
-
-/// A child process killed when the test ends, pass or fail; its output goes to a log file kept
-/// under `tests/artifacts/e2e/` (and grepped for secrets below).
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn start(binary: &str, args: &[String], log: &Path, env: &[(String, String)]) -> Self {
-        let path = binaries_dir().join(binary);
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo build -p emporium-operator -p emporium-storefront --bins` (make test does)",
-            path.display()
-        );
-        let log_file = std::fs::File::create(log).expect("create log file");
-        let child = Command::new(&path)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(log_file.try_clone().expect("clone log handle"))
-            .stderr(log_file)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        Self {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    /// Fails the test with the process's log when it has exited.
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!(
-                "{} exited ({status}); last lines:\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SIGTERM first so both shut down the way they do in a cluster.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `target/<profile>/`, where cargo puts the workspace's binaries (the test runs from `deps/`).
-fn binaries_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .expect("target directory")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn kubectl(args: &[&str]) -> String {
-    let out = Command::new(workspace_root().join(".bin/kubectl"))
-        .args(args)
-        .env(
-            "KUBECONFIG",
-            Stack::get().var("KUBECONFIG").expect("KUBECONFIG"),
-        )
-        .output()
-        .expect("run kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// An HTTP client for one store: every request carries the store's Host header.
 #[derive(Clone)]
@@ -377,66 +281,18 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let artifacts = workspace_root().join("tests/artifacts/e2e");
     std::fs::create_dir_all(&artifacts).expect("artifacts directory");
-    let root = workspace_root();
 
     // The API and the plans, as a platform team installs them.
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root.join("crds").to_str().unwrap_or_default(),
-    ]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/storefronts.emporium.dev",
-        "crd/storefrontplans.emporium.dev",
-        "--timeout=60s",
-    ]);
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root.join("examples/plans.yaml")
-            .to_str()
-            .unwrap_or_default(),
-    ]);
-
-    let env: Vec<(String, String)> = [
-        "KUBECONFIG",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "REDIS_URL",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), stack.var(k).expect(k).to_owned()))
-    .collect();
-
+    install_storefront_api();
+    let env = child_env();
     let password_key = uuid::Uuid::new_v4().simple().to_string();
-    let operator_args: Vec<String> = vec![
-        format!("--http-addr=127.0.0.1:{}", free_port()),
-        "--log-format=json".into(),
-        "--database-provider=postgres".into(),
-        "--tables-provider=dynamodb".into(),
-        format!(
-            "--postgres-admin-url={}",
-            stack.var("DATABASE_URL").expect("DATABASE_URL")
-        ),
-        format!("--postgres-password-key={password_key}"),
-        "--postgres-tenant-host=127.0.0.1".into(),
-        format!(
-            "--postgres-tenant-port={}",
-            stack.var("PGPORT").expect("PGPORT")
-        ),
-        // No load balancer controller here: routing is ready once the Ingress is applied.
-        "--readiness-gate=applied".into(),
-        format!("--storefront-selector=emporium.dev/e2e={run}"),
-        format!("--name-prefix=e2e{run}"),
-        format!("--pool-namespace=e2e-pool-{run}"),
-    ];
+    let operator_args = operator_args(
+        free_port(),
+        &format!("emporium.dev/e2e={run}"),
+        &format!("e2e{run}"),
+        &format!("e2e-pool-{run}"),
+        &password_key,
+    );
     let mut operator = Process::start(
         "emporium-operator",
         &operator_args,

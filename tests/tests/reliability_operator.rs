@@ -10,7 +10,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use emporium_integration_tests::{
-    Process, Stack, eventually, free_port, kubectl, kubectl_output, workspace_root,
+    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
+    kubectl_output, operator_args, workspace_root,
 };
 use serde_json::Value;
 
@@ -169,62 +170,11 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     let artifacts = root.join("tests/artifacts/reliability-operator");
     std::fs::create_dir_all(&artifacts).expect("artifacts directory");
 
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root.join("crds").to_str().unwrap_or_default(),
-    ]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/storefronts.emporium.dev",
-        "crd/storefrontplans.emporium.dev",
-        "--timeout=60s",
-    ]);
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root.join("examples/plans.yaml")
-            .to_str()
-            .unwrap_or_default(),
-    ]);
-
-    let env: Vec<(String, String)> = [
-        "KUBECONFIG",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), stack.var(k).expect(k).to_owned()))
-    .collect();
+    install_storefront_api();
+    let env = child_env();
     let password_key = uuid::Uuid::new_v4().simple().to_string();
-    let args = |port: u16| -> Vec<String> {
-        vec![
-            format!("--http-addr=127.0.0.1:{port}"),
-            "--log-format=json".into(),
-            "--database-provider=postgres".into(),
-            "--tables-provider=dynamodb".into(),
-            format!(
-                "--postgres-admin-url={}",
-                stack.var("DATABASE_URL").expect("DATABASE_URL")
-            ),
-            format!("--postgres-password-key={password_key}"),
-            "--postgres-tenant-host=127.0.0.1".into(),
-            format!(
-                "--postgres-tenant-port={}",
-                stack.var("PGPORT").expect("PGPORT")
-            ),
-            "--readiness-gate=applied".into(),
-            format!("--storefront-selector={selector}"),
-            format!("--name-prefix={prefix}"),
-            format!("--pool-namespace=rel-pool-{run}"),
-        ]
-    };
+    let pool_namespace = format!("rel-pool-{run}");
+    let args = |port: u16| operator_args(port, &selector, &prefix, &pool_namespace, &password_key);
     let start_operator = |generation: usize| {
         Process::start(
             "emporium-operator",
