@@ -12,15 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use emporium_integration_tests::{Stack, eventually};
+use emporium_integration_tests::{Stack, eventually, install_crds};
 use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
-use k8s_openapi::{
-    api::{
-        apps::v1::Deployment,
-        coordination::v1::Lease,
-        core::v1::{Namespace, Service},
-    },
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    coordination::v1::Lease,
+    core::v1::{Namespace, Service},
 };
 use kube::{
     Api, Client,
@@ -44,38 +41,6 @@ fn unique(prefix: &str) -> String {
         ^ u128::from(std::process::id())
         ^ (u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)) << 64);
     format!("{prefix}-{}", &format!("{mixed:032x}")[..8])
-}
-
-/// Applies the checked-in CRDs and waits until the API server serves them.
-async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for file in [
-        "storefronts.emporium.dev.yaml",
-        "storefrontplans.emporium.dev.yaml",
-    ] {
-        let crds_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-        let text = std::fs::read_to_string(crds_dir.join(file))?;
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(
-            &name,
-            &PatchParams::apply("emporium-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        eventually("CRD established", WAIT, || async {
-            let crd = crds.get(&name).await?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            Ok(established.then_some(()))
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 fn plan(name: &str) -> serde_json::Value {

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use emporium_integration_tests::{Stack, eventually};
+use emporium_integration_tests::{Stack, eventually, install_crds};
 use emporium_operator::{
     config::{DataProviderChoice, DataSettings, OperatorConfig, ReadinessGate},
     crd::{Storefront, StorefrontPlan, StorefrontStatus},
@@ -23,10 +23,7 @@ use emporium_operator::{
     reconcile::{self, build::config_secret_name, tenant_data::DataProviders},
 };
 use emporium_tenant_config::{TENANT_CONFIG_KEY, TenantConfig};
-use k8s_openapi::{
-    api::core::v1::{Event, Secret},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
+use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, Patch, PatchParams},
@@ -91,39 +88,6 @@ fn unique(prefix: &str) -> String {
         (nanos ^ u128::from(std::process::id()) << 20) % 0xfff_ffff,
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for file in [
-        "storefronts.emporium.dev.yaml",
-        "storefrontplans.emporium.dev.yaml",
-    ] {
-        // This crate's checkout (the harness's root can be another checkout's when the target
-        // directory is shared).
-        let crds_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-        let text = std::fs::read_to_string(crds_dir.join(file))?;
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(
-            &name,
-            &PatchParams::apply("emporium-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        eventually("CRD established", WAIT, || async {
-            let crd = crds.get(&name).await?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            Ok(established.then_some(()))
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 fn admin_url() -> String {

@@ -6,21 +6,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use emporium_integration_tests::{Stack, eventually};
+use emporium_integration_tests::{Stack, eventually, install_crds};
 use emporium_operator::{
     config::{DataProviderChoice, OperatorConfig, ReadinessGate},
     crd::{Phase, Storefront, StorefrontPlan},
     metrics::Metrics,
     reconcile,
 };
-use k8s_openapi::{
-    api::{
-        apps::v1::Deployment,
-        autoscaling::v2::HorizontalPodAutoscaler,
-        core::v1::{Namespace, Secret, Service},
-        networking::v1::Ingress,
-    },
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    autoscaling::v2::HorizontalPodAutoscaler,
+    core::v1::{Namespace, Secret, Service},
+    networking::v1::Ingress,
 };
 use kube::{
     Api, Client,
@@ -44,40 +41,6 @@ fn uuid_like() -> String {
         "{:016x}",
         nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u128::from(std::process::id())
     )
-}
-
-/// Applies the checked-in CRDs and waits until the API server serves them.
-async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for file in [
-        "storefronts.emporium.dev.yaml",
-        "storefrontplans.emporium.dev.yaml",
-    ] {
-        // This crate's checkout: the harness's workspace_root() is baked in where the harness
-        // was compiled, which is another checkout's when the target directory is shared.
-        let crds_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-        let text = std::fs::read_to_string(crds_dir.join(file))?;
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(
-            &name,
-            &PatchParams::apply("emporium-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        eventually("CRD established", WAIT, || async {
-            let crd = crds.get(&name).await?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            Ok(established.then_some(()))
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 fn plan(name: &str, tier: &str, max: i32) -> serde_json::Value {

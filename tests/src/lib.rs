@@ -362,3 +362,42 @@ pub fn operator_args(
         format!("--pool-namespace={pool_namespace}"),
     ]
 }
+
+/// Server-side applies the checked-in CRDs (`crds/`) through the API and waits until the API
+/// server serves them.
+pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in [
+        "storefronts.emporium.dev.yaml",
+        "storefrontplans.emporium.dev.yaml",
+    ] {
+        let text = std::fs::read_to_string(workspace_root().join("crds").join(file))?;
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply("emporium-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        eventually(
+            "CRD established",
+            std::time::Duration::from_secs(60),
+            || async {
+                let crd = crds.get(&name).await?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                Ok(established.then_some(()))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
