@@ -4,7 +4,8 @@
 #   operator      SIGKILL the real operator every ~2 s while 50 dedicated tenants provision
 #                 (tests/tests/reliability_operator.rs with EMPORIUM_RELIABILITY_TENANTS=50)
 #   rbac          the operator's `kubectl auth can-i` matrix (tests/tests/rbac.rs)
-#   schemathesis  schemathesis against a runtime's /openapi.json: no 5xx
+#   schemathesis  schemathesis against a runtime's /openapi.json: no 5xx, every response as
+#                 documented (status code, content type, schema); also run by make test
 #   abuse         oversized body, nested JSON, header flood, slow client, login brute force, RSS
 #   pg-restart    PostgreSQL restarted under checkout load: every 2xx order exists exactly once
 # Each case prints PASS/FAIL with its numbers; the script fails if any case failed.
@@ -156,7 +157,7 @@ case_schemathesis() {
     # generated "positive" data the handlers reject on business rules) are not what this proves.
     # Run from the artifacts directory: schemathesis keeps a .schemathesis/ cache in its cwd.
     (cd "$out" && "$venv/bin/st" run "$base/openapi.json" --url "$base" -H "Host: $host" \
-      -H "Authorization: Bearer $bearer" "${filter[@]}" --checks not_a_server_error \
+      -H "Authorization: Bearer $bearer" "${filter[@]}" --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
       --max-examples "$SCHEMATHESIS_EXAMPLES" --seed 1 --request-timeout 10 --no-color \
       --report junit --report-dir "$out/schemathesis-report-$pass_name") >>"$log" 2>&1 || rc=$?
   done

@@ -38,4 +38,7 @@ scripts/stack.sh start
 step "cargo test (unit, integration, end to end)"
 cargo test --workspace --locked -- --test-threads="${EMPORIUM_TEST_THREADS:-4}"
 
+step "schemathesis against the runtime's /openapi.json (no 5xx, responses as documented)"
+SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-25} scripts/reliability.sh schemathesis
+
 step "passed in $((SECONDS - t0))s"

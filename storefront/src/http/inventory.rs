@@ -71,7 +71,8 @@ pub async fn set_stock(
 #[utoipa::path(get, path = "/api/v1/admin/inventory/{sku}", tag = "admin", security(("admin_key" = [])),
     params(("sku" = String, Path)),
     responses((status = 200, body = Stock), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_stock(Admin(tenant): Admin, Path(sku): Path<String>) -> ApiResult<Json<Stock>> {
     let sku = sku_param(&sku)?;
     let available = commerce(&tenant)

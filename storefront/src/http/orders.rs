@@ -3,13 +3,13 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::extract::{Admin, MaybeSignedIn, SignedIn, Tenant};
+use super::extract::{Admin, ApiQuery, MaybeSignedIn, SignedIn, Tenant};
 use crate::{
     app::AppState,
     commerce::commerce,
@@ -92,7 +92,7 @@ fn order_id(raw: &str) -> ApiResult<Uuid> {
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn my_orders(
     SignedIn { tenant, session }: SignedIn,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<OrderPage>> {
     if q.status.is_some() {
         return Err(ApiError::invalid("status", "is a merchant filter"));
@@ -126,7 +126,7 @@ pub async fn show(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn admin_list(
     Admin(tenant): Admin,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<OrderPage>> {
     let status = q
         .status
@@ -157,19 +157,19 @@ async fn apply(tenant: &TenantRuntime, id: &str, event: OrderEvent) -> ApiResult
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/orders/{id}/fulfil", tag = "admin", security(("admin_key" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "the order's state does not allow it")))]
+    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "the order's state does not allow it")))]
 pub async fn fulfil(Admin(tenant): Admin, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     apply(&tenant, &id, OrderEvent::Fulfil).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/orders/{id}/cancel", tag = "admin", security(("admin_key" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "only unpaid orders can be cancelled; refund paid ones")))]
+    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "only unpaid orders can be cancelled; refund paid ones")))]
 pub async fn cancel(Admin(tenant): Admin, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     apply(&tenant, &id, OrderEvent::Cancel).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/orders/{id}/mark-paid", tag = "admin", security(("admin_key" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not a manual-payment order, or not awaiting payment")))]
+    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not a manual-payment order, or not awaiting payment")))]
 pub async fn mark_paid(Admin(tenant): Admin, Path(id): Path<String>) -> ApiResult<Json<Order>> {
     let order = commerce(&tenant)
         .order(order_id(&id)?)
@@ -188,7 +188,7 @@ pub async fn mark_paid(Admin(tenant): Admin, Path(id): Path<String>) -> ApiResul
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/orders/{id}/refund", tag = "admin", security(("admin_key" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not paid, or the provider refused")))]
+    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not paid, or the provider refused")))]
 pub async fn refund(
     State(state): State<AppState>,
     Admin(tenant): Admin,

@@ -1,11 +1,7 @@
 //! `/account`: who is signed in and their orders, newest first (through the `me/orders`
 //! handler).
 
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use maud::html;
 
 use super::{PageError, Shopper, checkout::status_label, money};
@@ -13,7 +9,7 @@ use crate::{
     app::AppState,
     domain::ports::CustomerStore as _,
     http::{
-        extract::SignedIn,
+        extract::{ApiQuery, SignedIn},
         orders::{ListQuery, my_orders},
     },
 };
@@ -30,7 +26,7 @@ pub async fn show(State(_state): State<AppState>, shop: Shopper) -> Result<Respo
             tenant: shop.tenant.clone(),
             session,
         },
-        Query(ListQuery {
+        ApiQuery(ListQuery {
             cursor: None,
             limit: Some(50),
             status: None,
