@@ -165,7 +165,7 @@ case_schemathesis() {
   local errors; errors=$(grep -c '"level":"ERROR"' "$out/schemathesis-runtime.log" || true)
   local summary; summary=$(grep -E -- '--- pass|Tested:|generated|Authentication failed' "$log" | tr -s ' ' | tr '\n' ';')
   if [ "$rc" = 0 ] && kill -0 "$runtime_pid" 2>/dev/null; then
-    pass "schemathesis: no server errors;$summary runtime ERROR log lines: $errors"
+    pass "schemathesis: no server errors, every response as documented;$summary runtime ERROR log lines: $errors"
   else
     fail "schemathesis (exit $rc;$summary see $log)"
   fi
