@@ -57,6 +57,29 @@ pub struct DataSettings {
     /// with exponential backoff and jitter).
     #[arg(long, env = "EMPORIUM_AWS_MAX_ATTEMPTS", default_value_t = crate::providers::aws::DEFAULT_MAX_ATTEMPTS)]
     pub aws_max_attempts: u32,
+    /// Seconds to establish a connection to an AWS endpoint.
+    #[arg(
+        long,
+        env = "EMPORIUM_AWS_CONNECT_TIMEOUT_SECONDS",
+        default_value_t = 3.0
+    )]
+    pub aws_connect_timeout_seconds: f64,
+    /// Seconds one attempt of an AWS call may take (request sent to response read); an
+    /// endpoint that accepts connections but does not answer fails the attempt after this.
+    #[arg(
+        long,
+        env = "EMPORIUM_AWS_ATTEMPT_TIMEOUT_SECONDS",
+        default_value_t = 10.0
+    )]
+    pub aws_attempt_timeout_seconds: f64,
+    /// Seconds one AWS call may take in all, retries included. The tenant's condition names
+    /// the outage at the latest this long after a call started.
+    #[arg(
+        long,
+        env = "EMPORIUM_AWS_OPERATION_TIMEOUT_SECONDS",
+        default_value_t = 30.0
+    )]
+    pub aws_operation_timeout_seconds: f64,
 
     /// `postgres` provider: connection URL of a role with CREATEDB and CREATEROLE (or a
     /// superuser), e.g. `postgres://admin:...@db:5432/postgres`. A secret: pass it through the
@@ -136,6 +159,9 @@ impl Default for DataSettings {
         Self {
             name_prefix: crate::providers::names::DEFAULT_PREFIX.to_owned(),
             aws_max_attempts: crate::providers::aws::DEFAULT_MAX_ATTEMPTS,
+            aws_connect_timeout_seconds: 3.0,
+            aws_attempt_timeout_seconds: 10.0,
+            aws_operation_timeout_seconds: 30.0,
             postgres_admin_url: None,
             postgres_password_key: None,
             postgres_tenant_host: None,
@@ -157,6 +183,22 @@ impl Default for DataSettings {
 }
 
 impl DataSettings {
+    /// The timeouts of every AWS call (non-positive or non-finite values: the defaults).
+    pub fn aws_timeouts(&self) -> crate::providers::aws::AwsTimeouts {
+        let defaults = crate::providers::aws::AwsTimeouts::default();
+        let secs = |value: f64, default: std::time::Duration| {
+            std::time::Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .unwrap_or(default)
+        };
+        crate::providers::aws::AwsTimeouts {
+            connect: secs(self.aws_connect_timeout_seconds, defaults.connect),
+            attempt: secs(self.aws_attempt_timeout_seconds, defaults.attempt),
+            operation: secs(self.aws_operation_timeout_seconds, defaults.operation),
+        }
+    }
+
     /// The `postgres` provider's configuration, or what is missing.
     pub fn postgres(&self) -> Result<PostgresConfig, ProviderError> {
         let admin_url = self.postgres_admin_url.clone().ok_or_else(|| {

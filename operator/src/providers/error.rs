@@ -5,9 +5,11 @@
 /// it whether retrying can help without a person.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// The endpoint did not answer (connection refused, DNS, timeout).
+    /// The endpoint did not answer (connection refused, DNS, timeout). `message` names the
+    /// endpoint and what happened, e.g. `endpoint http://127.0.0.1:5000 unreachable: connection
+    /// refused (nothing listens there)`.
     #[error(
-        "cannot reach AWS {service} for {operation}: {message}. Check AWS_ENDPOINT_URL / AWS_REGION and the network; the operator keeps retrying with backoff"
+        "cannot reach AWS {service} for {operation}: {message}; the operator keeps retrying with backoff. If this persists, check that the endpoint is up, AWS_ENDPOINT_URL / AWS_REGION, and the network path to it"
     )]
     Unreachable {
         service: &'static str,

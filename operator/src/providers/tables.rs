@@ -23,7 +23,7 @@ use tracing::info;
 
 use super::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, Tier,
-    aws::{DEFAULT_MAX_ATTEMPTS, retry_config, sdk_error},
+    aws::{AwsApi, DEFAULT_MAX_ATTEMPTS, retry_config, sdk_error},
     names, tags,
 };
 
@@ -138,6 +138,7 @@ pub trait TableProvisioner: Send + Sync {
 /// The DynamoDB [`TableProvisioner`].
 pub struct DynamoTables {
     client: Client,
+    api: AwsApi,
     settings: TableSettings,
 }
 
@@ -150,6 +151,7 @@ impl DynamoTables {
             .build();
         Self {
             client: Client::from_conf(config),
+            api: AwsApi::new(sdk, "DynamoDB", "DYNAMODB"),
             settings,
         }
     }
@@ -184,7 +186,7 @@ impl DynamoTables {
             {
                 Ok(None)
             }
-            Err(e) => Err(sdk_error("DynamoDB", "DescribeTable", table, e)),
+            Err(e) => Err(sdk_error(&self.api, "DescribeTable", table, e)),
         }
     }
 
@@ -226,7 +228,7 @@ impl DynamoTables {
             {
                 Ok(())
             }
-            Err(e) => Err(sdk_error("DynamoDB", "CreateTable", table, e)),
+            Err(e) => Err(sdk_error(&self.api, "CreateTable", table, e)),
         }
     }
 
@@ -332,7 +334,7 @@ impl DynamoTables {
                 .resource_arn(&arn)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "ListTagsOfResource", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "ListTagsOfResource", &table, e))?;
             if !current.tags().iter().any(|t| t.key() == tags::MANAGED_BY) {
                 self.client
                     .tag_resource()
@@ -340,7 +342,7 @@ impl DynamoTables {
                     .set_tags(Some(self.tags(request, true)?))
                     .send()
                     .await
-                    .map_err(|e| sdk_error("DynamoDB", "TagResource", &table, e))?;
+                    .map_err(|e| sdk_error(&self.api, "TagResource", &table, e))?;
                 info!(table = %table, tenant = %request.tenant, "adopted DynamoDB table");
             }
         }
@@ -352,7 +354,7 @@ impl DynamoTables {
                 .deletion_protection_enabled(protection)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "UpdateTable", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "UpdateTable", &table, e))?;
             return Ok(Outcome::progressing(
                 "Modifying",
                 format!("setting deletion protection of table {table} to {protection}"),
@@ -365,7 +367,7 @@ impl DynamoTables {
                 .table_name(&table)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "DescribeTimeToLive", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "DescribeTimeToLive", &table, e))?;
             let status = ttl
                 .time_to_live_description()
                 .and_then(|d| d.time_to_live_status());
@@ -384,7 +386,7 @@ impl DynamoTables {
                     .time_to_live_specification(spec)
                     .send()
                     .await
-                    .map_err(|e| sdk_error("DynamoDB", "UpdateTimeToLive", &table, e))?;
+                    .map_err(|e| sdk_error(&self.api, "UpdateTimeToLive", &table, e))?;
                 info!(table = %table, attribute, "enabled TTL");
             }
         }
@@ -395,7 +397,7 @@ impl DynamoTables {
             .table_name(&table)
             .send()
             .await
-            .map_err(|e| sdk_error("DynamoDB", "DescribeContinuousBackups", &table, e))?;
+            .map_err(|e| sdk_error(&self.api, "DescribeContinuousBackups", &table, e))?;
         let have_pitr = backups
             .continuous_backups_description()
             .and_then(|d| d.point_in_time_recovery_description())
@@ -412,7 +414,7 @@ impl DynamoTables {
                 .point_in_time_recovery_specification(spec)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "UpdateContinuousBackups", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "UpdateContinuousBackups", &table, e))?;
             info!(table = %table, enabled = want_pitr, "set point-in-time recovery");
         }
         Ok(Outcome::Ready(()))
@@ -438,7 +440,7 @@ impl DynamoTables {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| sdk_error("DynamoDB", "ListBackups", table, e))?;
+            .map_err(|e| sdk_error(&self.api, "ListBackups", table, e))?;
         Ok(out
             .backup_summaries()
             .iter()
@@ -469,7 +471,7 @@ impl DynamoTables {
                 .tags(tag(tags::ORPHANED, "true")?)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "TagResource", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "TagResource", &table, e))?;
             return Ok(Outcome::Ready(format!("{table} retained")));
         }
         if description.table_status() != Some(&TableStatus::Active) {
@@ -489,7 +491,7 @@ impl DynamoTables {
                         .backup_name(&backup)
                         .send()
                         .await
-                        .map_err(|e| sdk_error("DynamoDB", "CreateBackup", &table, e))?;
+                        .map_err(|e| sdk_error(&self.api, "CreateBackup", &table, e))?;
                     return Ok(Outcome::progressing(
                         "BackingUp",
                         format!("backing up table {table} as {backup}"),
@@ -520,7 +522,7 @@ impl DynamoTables {
                 .deletion_protection_enabled(false)
                 .send()
                 .await
-                .map_err(|e| sdk_error("DynamoDB", "UpdateTable", &table, e))?;
+                .map_err(|e| sdk_error(&self.api, "UpdateTable", &table, e))?;
             return Ok(Outcome::progressing(
                 "Modifying",
                 format!("turning off deletion protection of table {table} before deleting it"),
@@ -532,7 +534,7 @@ impl DynamoTables {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(sdk_error("DynamoDB", "DeleteTable", &table, e)),
+            Err(e) => return Err(sdk_error(&self.api, "DeleteTable", &table, e)),
         }
         Ok(Outcome::progressing(
             "Deleting",

@@ -70,7 +70,13 @@ impl DataProviders {
         let sdk = if config.database_provider.uses_aws() || config.tables_provider.uses_aws() {
             Some(match sdk {
                 Some(sdk) => sdk.clone(),
-                None => providers::aws::load_sdk_config(settings.aws_max_attempts).await,
+                None => {
+                    providers::aws::load_sdk_config(
+                        settings.aws_max_attempts,
+                        settings.aws_timeouts(),
+                    )
+                    .await
+                }
             })
         } else {
             None

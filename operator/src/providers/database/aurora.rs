@@ -8,13 +8,15 @@ use aws_sdk_rds::{
     Client,
     types::{DbCluster, ServerlessV2ScalingConfiguration, Tag},
 };
-use tokio::sync::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Mutex;
 use tracing::{debug, info};
 
 use super::{Capacity, DatabaseConnection, DatabaseProvider, TenantDatabase, postgres_url};
 use crate::providers::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, SecretString, Tier,
-    aws::{DEFAULT_MAX_ATTEMPTS, retry_config, sdk_error},
+    aws::{AwsApi, DEFAULT_MAX_ATTEMPTS, retry_config, sdk_error},
     names, tags,
 };
 
@@ -75,8 +77,17 @@ impl AuroraConfig {
 pub struct AuroraProvider {
     rds: Client,
     secrets: aws_sdk_secretsmanager::Client,
+    rds_api: AwsApi,
+    secrets_api: AwsApi,
     config: AuroraConfig,
-    subnet_group_ready: OnceCell<()>,
+    /// Whether the subnet group was seen (or made) since the process started or AWS last
+    /// said it is missing.
+    subnet_group_ready: AtomicBool,
+    subnet_group_lock: Mutex<()>,
+    /// Held from the second describe to the create of a cluster or writer, so concurrent
+    /// reconciles in this process (the pooled tenants all ask for the pool cluster at once)
+    /// send one create, not one each.
+    create_lock: Mutex<()>,
 }
 
 /// Which cluster a request is about and how the operator relates to it.
@@ -227,8 +238,12 @@ impl AuroraProvider {
         Self {
             rds,
             secrets,
+            rds_api: AwsApi::new(sdk, "RDS", "RDS"),
+            secrets_api: AwsApi::new(sdk, "Secrets Manager", "SECRETS_MANAGER"),
             config,
-            subnet_group_ready: OnceCell::new(),
+            subnet_group_ready: AtomicBool::new(false),
+            subnet_group_lock: Mutex::new(()),
+            create_lock: Mutex::new(()),
         }
     }
 
@@ -297,7 +312,7 @@ impl AuroraProvider {
             {
                 Ok(None)
             }
-            Err(e) => Err(sdk_error("RDS", "DescribeDBClusters", id, e)),
+            Err(e) => Err(sdk_error(&self.rds_api, "DescribeDBClusters", id, e)),
         }
     }
 
@@ -324,7 +339,7 @@ impl AuroraProvider {
             {
                 Ok(None)
             }
-            Err(e) => Err(sdk_error("RDS", "DescribeDBInstances", id, e)),
+            Err(e) => Err(sdk_error(&self.rds_api, "DescribeDBInstances", id, e)),
         }
     }
 
@@ -346,46 +361,67 @@ impl AuroraProvider {
             {
                 Ok(false)
             }
-            Err(e) => Err(sdk_error("RDS", "DescribeDBClusterSnapshots", id, e)),
+            Err(e) => Err(sdk_error(
+                &self.rds_api,
+                "DescribeDBClusterSnapshots",
+                id,
+                e,
+            )),
         }
     }
 
-    /// Makes sure the configured DB subnet group exists (once per process).
+    /// Makes sure the configured DB subnet group exists. Checked once per process, and again
+    /// after AWS said it is gone ([`AuroraProvider::create_cluster`] resets the check).
     async fn ensure_subnet_group(&self) -> Result<(), ProviderError> {
-        self.subnet_group_ready
-            .get_or_try_init(|| async {
-                let name = &self.config.subnet_group;
-                match self.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
-                    Ok(_) => return Ok(()),
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_db_subnet_group_not_found_fault()) => {}
-                    Err(e) => return Err(sdk_error("RDS", "DescribeDBSubnetGroups", name, e)),
-                }
-                if self.config.subnet_ids.is_empty() {
-                    return Err(ProviderError::Config(format!(
-                        "the DB subnet group {name} does not exist; create it, or give the operator subnet ids so it creates the group itself"
-                    )));
-                }
-                info!(subnet_group = %name, "creating the DB subnet group");
-                let tag = Tag::builder().key(tags::MANAGED_BY).value(tags::MANAGED_BY_VALUE).build();
-                match self
-                    .rds
-                    .create_db_subnet_group()
-                    .db_subnet_group_name(name)
-                    .db_subnet_group_description("Emporium tenant databases")
-                    .set_subnet_ids(Some(self.config.subnet_ids.clone()))
-                    .tags(tag)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_db_subnet_group_already_exists_fault()) => {
-                        Ok(())
-                    }
-                    Err(e) => Err(sdk_error("RDS", "CreateDBSubnetGroup", name, e)),
-                }
-            })
+        let _checking = self.subnet_group_lock.lock().await;
+        if self.subnet_group_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let name = &self.config.subnet_group;
+        match self
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(name)
+            .send()
             .await
-            .map(|_| ())
+        {
+            Ok(_) => {
+                self.subnet_group_ready.store(true, Ordering::Release);
+                return Ok(());
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_db_subnet_group_not_found_fault()) => {}
+            Err(e) => return Err(sdk_error(&self.rds_api, "DescribeDBSubnetGroups", name, e)),
+        }
+        if self.config.subnet_ids.is_empty() {
+            return Err(ProviderError::Config(format!(
+                "the DB subnet group {name} does not exist; create it, or give the operator subnet ids (--aurora-subnet-ids) so it creates the group itself"
+            )));
+        }
+        info!(subnet_group = %name, "creating the DB subnet group");
+        let tag = Tag::builder()
+            .key(tags::MANAGED_BY)
+            .value(tags::MANAGED_BY_VALUE)
+            .build();
+        match self
+            .rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(name)
+            .db_subnet_group_description("Emporium tenant databases")
+            .set_subnet_ids(Some(self.config.subnet_ids.clone()))
+            .tags(tag)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_db_subnet_group_already_exists_fault()) => {}
+            Err(e) => return Err(sdk_error(&self.rds_api, "CreateDBSubnetGroup", name, e)),
+        }
+        self.subnet_group_ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     async fn create_cluster(
@@ -394,7 +430,6 @@ impl AuroraProvider {
         db: &TenantDatabase,
         role: Role,
     ) -> Result<(), ProviderError> {
-        self.ensure_subnet_group().await?;
         let capacity = self.desired_capacity(db, role);
         let engine_version = if role == Role::Pool {
             self.config.pool_engine_version.clone()
@@ -403,37 +438,59 @@ impl AuroraProvider {
         };
         let security_groups = (!self.config.security_group_ids.is_empty())
             .then(|| self.config.security_group_ids.clone());
-        info!(cluster = %id, tenant = %db.tenant, min_acu = capacity.min_acu, max_acu = capacity.max_acu, "creating Aurora cluster");
-        let result = self
-            .rds
-            .create_db_cluster()
-            .db_cluster_identifier(id)
-            .engine(ENGINE)
-            .set_engine_version(engine_version)
-            .master_username(&self.config.master_username)
-            .manage_master_user_password(true)
-            .set_master_user_secret_kms_key_id(self.config.kms_key_id.clone())
-            .storage_encrypted(true)
-            .set_kms_key_id(self.config.kms_key_id.clone())
-            .deletion_protection(Self::desired_protection(db, role))
-            .db_subnet_group_name(&self.config.subnet_group)
-            .set_vpc_security_group_ids(security_groups)
-            .database_name(&self.config.database_name)
-            .copy_tags_to_snapshot(true)
-            .serverless_v2_scaling_configuration(scaling(capacity))
-            .set_tags(Some(self.tags(db, role)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another replica won a race; the next describe sees its cluster.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_db_cluster_already_exists_fault()) =>
+        let mut subnet_group_checked_again = false;
+        loop {
+            self.ensure_subnet_group().await?;
+            info!(cluster = %id, tenant = %db.tenant, min_acu = capacity.min_acu, max_acu = capacity.max_acu, "creating Aurora cluster");
+            let result = self
+                .rds
+                .create_db_cluster()
+                .db_cluster_identifier(id)
+                .engine(ENGINE)
+                .set_engine_version(engine_version.clone())
+                .master_username(&self.config.master_username)
+                .manage_master_user_password(true)
+                .set_master_user_secret_kms_key_id(self.config.kms_key_id.clone())
+                .storage_encrypted(true)
+                .set_kms_key_id(self.config.kms_key_id.clone())
+                .deletion_protection(Self::desired_protection(db, role))
+                .db_subnet_group_name(&self.config.subnet_group)
+                .set_vpc_security_group_ids(security_groups.clone())
+                .database_name(&self.config.database_name)
+                .copy_tags_to_snapshot(true)
+                .serverless_v2_scaling_configuration(scaling(capacity))
+                .set_tags(Some(self.tags(db, role)))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            // The subnet group went away since it was checked (deleted out of band, or an
+            // endpoint that lost its state): check again, which recreates it when the operator
+            // has subnet ids, then try once more.
+            if !subnet_group_checked_again
+                && error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_subnet_group_not_found_fault())
             {
-                Ok(())
+                info!(subnet_group = %self.config.subnet_group, "the DB subnet group is gone; checking it again");
+                self.subnet_group_ready.store(false, Ordering::Release);
+                subnet_group_checked_again = true;
+                continue;
             }
-            Err(e) => Err(sdk_error("RDS", "CreateDBCluster", id, e)),
+            let error = sdk_error(&self.rds_api, "CreateDBCluster", id, error);
+            // Whatever AWS answered (another replica won a race, an earlier attempt of ours
+            // that timed out went through after all, or moto's wrong code for a duplicate):
+            // if the cluster exists now, the create is done. Decided by describing, never by
+            // the error code.
+            if !matches!(error, ProviderError::Unreachable { .. })
+                && self.describe_cluster(id).await?.is_some()
+            {
+                debug!(cluster = %id, %error, "CreateDBCluster failed but the cluster exists");
+                return Ok(());
+            }
+            return Err(error);
         }
     }
 
@@ -460,6 +517,15 @@ impl AuroraProvider {
             )),
             None if role == Role::Adopted && !cluster.db_cluster_members().is_empty() => Ok(None),
             None => {
+                let _creating = self.create_lock.lock().await;
+                if let Some(status) = self.instance_status(&writer_id).await? {
+                    // Another reconcile in this process created it while this one waited.
+                    return Ok(not_available(
+                        &format!("writer instance {writer_id}"),
+                        &status,
+                        instance_state(&status),
+                    ));
+                }
                 info!(instance = %writer_id, cluster = %id, "creating the serverless v2 writer");
                 let result = self
                     .rds
@@ -476,7 +542,17 @@ impl AuroraProvider {
                     Err(e)
                         if e.as_service_error()
                             .is_some_and(|e| e.is_db_instance_already_exists_fault()) => {}
-                    Err(e) => return Err(sdk_error("RDS", "CreateDBInstance", &writer_id, e)),
+                    Err(e) => {
+                        let error = sdk_error(&self.rds_api, "CreateDBInstance", &writer_id, e);
+                        // As for the cluster: an instance that exists now means the create
+                        // is done, whatever the error said.
+                        if matches!(error, ProviderError::Unreachable { .. })
+                            || self.instance_status(&writer_id).await?.is_none()
+                        {
+                            return Err(error);
+                        }
+                        debug!(instance = %writer_id, %error, "CreateDBInstance failed but the instance exists");
+                    }
                 }
                 Ok(Some(Outcome::progressing(
                     "CreatingWriter",
@@ -512,7 +588,7 @@ impl AuroraProvider {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| sdk_error("Secrets Manager", "GetSecretValue", arn, e))?;
+            .map_err(|e| sdk_error(&self.secrets_api, "GetSecretValue", arn, e))?;
         let credentials: MasterCredentials = secret
             .secret_string()
             .ok_or_else(|| ProviderError::MasterSecret {
@@ -582,7 +658,12 @@ impl AuroraProvider {
                     ),
                 ));
             }
-            self.create_cluster(&id, db, role).await?;
+            {
+                let _creating = self.create_lock.lock().await;
+                if self.describe_cluster(&id).await?.is_none() {
+                    self.create_cluster(&id, db, role).await?;
+                }
+            }
             let (reason, verb) = if recorded {
                 ("Recreating", "recreating")
             } else {
@@ -616,7 +697,7 @@ impl AuroraProvider {
                 .set_tags(Some(self.tags(db, role)))
                 .send()
                 .await
-                .map_err(|e| sdk_error("RDS", "AddTagsToResource", &arn, e))?;
+                .map_err(|e| sdk_error(&self.rds_api, "AddTagsToResource", &arn, e))?;
             info!(cluster = %id, tenant = %db.tenant, "adopted Aurora cluster");
         }
         // Drift: capacity from the plan, deletion protection from the policy.
@@ -646,7 +727,7 @@ impl AuroraProvider {
             modify
                 .send()
                 .await
-                .map_err(|e| sdk_error("RDS", "ModifyDBCluster", &id, e))?;
+                .map_err(|e| sdk_error(&self.rds_api, "ModifyDBCluster", &id, e))?;
             let what = match (capacity_drift, protection_drift) {
                 (true, true) => format!(
                     "capacity to {}–{} ACU and deletion protection to {want_protection}",
@@ -708,7 +789,7 @@ impl AuroraProvider {
                     .tags(tag)
                     .send()
                     .await
-                    .map_err(|e| sdk_error("RDS", "AddTagsToResource", &arn, e))?;
+                    .map_err(|e| sdk_error(&self.rds_api, "AddTagsToResource", &arn, e))?;
             }
             info!(cluster = %id, tenant = %db.tenant, "retained Aurora cluster, tagged orphaned");
             return Ok(Outcome::Ready(Deletion::new(format!(
@@ -739,7 +820,7 @@ impl AuroraProvider {
                 .apply_immediately(true)
                 .send()
                 .await
-                .map_err(|e| sdk_error("RDS", "ModifyDBCluster", &id, e))?;
+                .map_err(|e| sdk_error(&self.rds_api, "ModifyDBCluster", &id, e))?;
             return Ok(Outcome::progressing(
                 "Modifying",
                 format!("turning off deletion protection of cluster {id} before deleting it"),
@@ -772,7 +853,9 @@ impl AuroraProvider {
                         Err(e)
                             if e.as_service_error()
                                 .is_some_and(|e| e.is_db_instance_not_found_fault()) => {}
-                        Err(e) => return Err(sdk_error("RDS", "DeleteDBInstance", instance, e)),
+                        Err(e) => {
+                            return Err(sdk_error(&self.rds_api, "DeleteDBInstance", instance, e));
+                        }
                     }
                 }
             }
@@ -804,7 +887,7 @@ impl AuroraProvider {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_db_cluster_not_found_fault()) => {}
-            Err(e) => return Err(sdk_error("RDS", "DeleteDBCluster", &id, e)),
+            Err(e) => return Err(sdk_error(&self.rds_api, "DeleteDBCluster", &id, e)),
         }
         let message = match db.deletion_policy {
             DeletionPolicy::Snapshot => {
