@@ -364,6 +364,10 @@ def run_one(api: Api, binary: str, n: int, concurrency: int, providers: str, ste
         res["ready_at_end"] = ready
         res["operator_cpu_s_to_ready"] = round(proc_cpu_s(op.p.pid) - cpu0, 2)
         res["ready_curve"] = samples[:: max(1, len(samples) // 40)]
+        m_ready = operator_metrics(op.port)
+        res["reconciles_to_ready"] = metric(m_ready, "reconciles_total")
+        res["operator_writes_to_ready"] = {k.split("{", 1)[1].rstrip("}"): v for k, v in m_ready.items()
+                                           if k.startswith("emporium_operator_api_writes_total{")}
         res["rss_after_ready_mib"] = proc_mem(op.p.pid)
         res["loadavg_at_ready"] = loadavg()
         log(f"  all Ready: {res['all_ready_s']} s; mem {res['rss_after_ready_mib']}")
@@ -390,6 +394,7 @@ def run_one(api: Api, binary: str, n: int, concurrency: int, providers: str, ste
         resync_s = time.monotonic() - t_r
         time.sleep(3)
         c_resync = proxy.snapshot()
+        m_resync = operator_metrics(op.port)
         rv1 = {**rv_map(children(tenants)), **storefront_rvs(run)}
         changed = [k for k in rv0 if rv1.get(k) != rv0[k]]
         w = cp_writes(c_resync)
@@ -399,6 +404,9 @@ def run_one(api: Api, binary: str, n: int, concurrency: int, providers: str, ste
             "requests_per_tenant": round(sum(c_resync.values()) / n, 2),
             "writes_per_tenant": round(sum(w.values()) / n, 2),
             "objects_with_new_resource_version_any_writer": len(changed), "changed_sample": changed[:6],
+            # The operator's own counters (emporium_operator_api_writes_total, _applies_skipped_total).
+            "operator_counted_writes": metric(m_resync, "api_writes_total"),
+            "applies_skipped": metric(m_resync, "applies_skipped_total"),
         }
         log(f"  resync: {recs} reconciles in {resync_s:.1f}s; requests {c_resync}")
         m0, cpu_0 = operator_metrics(op.port), proc_cpu_s(op.p.pid)

@@ -55,6 +55,11 @@ impl LeaderElector {
         self.config.lease_duration / 3
     }
 
+    /// How long the Lease is valid after a renewal.
+    pub fn lease_duration(&self) -> Duration {
+        self.config.lease_duration
+    }
+
     /// Takes or renews the lease; `true` while this replica holds it.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, LeaseError> {
         let now = Timestamp::now();

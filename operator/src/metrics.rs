@@ -1,5 +1,5 @@
-//! Prometheus metrics: reconciles, errors by reason, reconcile duration, tenants by phase and
-//! whether this replica leads.
+//! Prometheus metrics: reconciles, errors by reason, reconcile duration, tenants by phase,
+//! whether this replica leads, and the write requests sent (and applies skipped) by kind.
 
 use std::{
     collections::HashMap,
@@ -21,6 +21,17 @@ struct ErrorLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    verb: String,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
     phase: String,
 }
@@ -34,6 +45,8 @@ pub struct Metrics {
     duration: Histogram,
     tenants: Family<PhaseLabels, Gauge>,
     leader: Gauge<i64, AtomicI64>,
+    writes: Family<WriteLabels, Counter>,
+    unchanged: Family<KindLabels, Counter>,
     phases: Mutex<HashMap<String, Phase>>,
 }
 
@@ -73,6 +86,18 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             leader.clone(),
         );
+        let writes = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "api_writes",
+            "Write requests (apply, delete, status, finalizer, event) the reconciler sent to the API server, by verb and kind",
+            writes.clone(),
+        );
+        let unchanged = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "applies_skipped",
+            "Child objects not applied because the cached object already matched the desired one, by kind",
+            unchanged.clone(),
+        );
         for phase in Phase::ALL {
             tenants
                 .get_or_create(&PhaseLabels {
@@ -87,6 +112,8 @@ impl Metrics {
             duration,
             tenants,
             leader,
+            writes,
+            unchanged,
             phases: Mutex::default(),
         }
     }
@@ -103,6 +130,25 @@ impl Metrics {
         self.errors
             .get_or_create(&ErrorLabels {
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one write request (`verb`: apply, delete, status, finalizer, create) on `kind`.
+    pub fn api_write(&self, verb: &str, kind: &str) {
+        self.writes
+            .get_or_create(&WriteLabels {
+                verb: verb.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one child object left alone because the cache showed it already as desired.
+    pub fn apply_skipped(&self, kind: &str) {
+        self.unchanged
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
             })
             .inc();
     }

@@ -1,6 +1,8 @@
 //! The real operator binary against the real local API server: a Deployment edited by hand is
-//! put back, and of two operator processes sharing a Lease only the holder reconciles, the other
-//! taking over when the holder is killed.
+//! put back; a full resync of a Ready tenant (a fresh process reconciling everything) sends no
+//! write while a hand-edited Secret and a deleted NetworkPolicy are still repaired; and of two
+//! operator processes sharing a Lease only the holder reconciles, the other taking over when the
+//! holder is killed.
 //!
 //! Each test starts its own operator process(es), restricted by a label selector to the
 //! Storefronts it created, with unique names: tests share one cluster.
@@ -14,14 +16,21 @@ use std::{
 
 use emporium_integration_tests::{Stack, eventually, install_crds};
 use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    coordination::v1::Lease,
-    core::v1::{Namespace, Service},
+use k8s_openapi::{
+    ByteString,
+    api::{
+        apps::v1::Deployment,
+        autoscaling::v2::HorizontalPodAutoscaler,
+        coordination::v1::Lease,
+        core::v1::{LimitRange, Namespace, ResourceQuota, Secret, Service, ServiceAccount},
+        networking::v1::{Ingress, NetworkPolicy},
+        policy::v1::PodDisruptionBudget,
+        rbac::v1::{Role, RoleBinding},
+    },
 };
 use kube::{
-    Api, Client,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    Api, Client, Resource, ResourceExt as _,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
@@ -176,6 +185,32 @@ impl Operator {
                 (key == full).then(|| value.trim().parse::<f64>().ok())?
             })
             .ok_or_else(|| anyhow::anyhow!("{full} not in {}'s /metrics", self.identity))
+    }
+
+    /// The sum of `emporium_operator_<name>` over all its label sets, and the label sets with
+    /// a non-zero value.
+    async fn metric_sum(&self, name: &str) -> anyhow::Result<(f64, Vec<String>)> {
+        let text = reqwest::get(format!("http://{}/metrics", self.http))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let full = format!("emporium_operator_{name}");
+        let mut sum = 0.0;
+        let mut nonzero = Vec::new();
+        for line in text.lines() {
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if key == full || key.starts_with(&format!("{full}{{")) {
+                let value: f64 = value.trim().parse()?;
+                sum += value;
+                if value != 0.0 {
+                    nonzero.push(format!("{key} {value}"));
+                }
+            }
+        }
+        Ok((sum, nonzero))
     }
 
     /// Waits until its /metrics answers.
@@ -501,6 +536,209 @@ async fn leader(
     eprintln!(
         "took over {took_over:?} after the holder was killed (lease {LEASE_SECONDS} s); logs in {}",
         env!("CARGO_TARGET_TMPDIR")
+    );
+    Ok(())
+}
+
+/// What only a write by the operator changes on an object: its generation and the operator's
+/// managed-fields entries (their time moves on every change it makes). Status updates by
+/// kube-controller-manager change the resourceVersion, so that is not compared.
+fn operator_footprint<K: Resource>(object: &K) -> String {
+    let entries: Vec<String> = object
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some("emporium-operator"))
+        .map(|m| {
+            format!(
+                "{:?} {:?} {:?} {}",
+                m.operation,
+                m.subresource,
+                m.time.as_ref().map(|t| t.0.to_string()),
+                m.fields_v1
+                    .as_ref()
+                    .map(|f| f.0.to_string())
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "generation {:?}; {}",
+        object.meta().generation,
+        entries.join(" | ")
+    )
+}
+
+/// `kind/name` → footprint of every child of tenant `run` in its namespace, and the Storefront.
+async fn footprints(client: &Client, run: &str) -> anyhow::Result<Vec<(String, String)>> {
+    async fn of<K>(client: &Client, ns: &str, run: &str) -> anyhow::Result<Vec<(String, String)>>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let list = Api::<K>::namespaced(client.clone(), ns)
+            .list(&ListParams::default().labels(&format!("emporium.dev/tenant={run}")))
+            .await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|o| {
+                (
+                    format!("{}/{}", K::kind(&()), o.name_any()),
+                    operator_footprint(o),
+                )
+            })
+            .collect())
+    }
+    let ns = format!("store-{run}");
+    let mut all = Vec::new();
+    all.extend(of::<ServiceAccount>(client, &ns, run).await?);
+    all.extend(of::<Role>(client, &ns, run).await?);
+    all.extend(of::<RoleBinding>(client, &ns, run).await?);
+    all.extend(of::<ResourceQuota>(client, &ns, run).await?);
+    all.extend(of::<LimitRange>(client, &ns, run).await?);
+    all.extend(of::<NetworkPolicy>(client, &ns, run).await?);
+    all.extend(of::<Secret>(client, &ns, run).await?);
+    all.extend(of::<Deployment>(client, &ns, run).await?);
+    all.extend(of::<Service>(client, &ns, run).await?);
+    all.extend(of::<HorizontalPodAutoscaler>(client, &ns, run).await?);
+    all.extend(of::<PodDisruptionBudget>(client, &ns, run).await?);
+    all.extend(of::<Ingress>(client, &ns, run).await?);
+    let namespace = Api::<Namespace>::all(client.clone()).get(&ns).await?;
+    all.push((format!("Namespace/{ns}"), operator_footprint(&namespace)));
+    let storefront = Api::<Storefront>::all(client.clone()).get(run).await?;
+    all.push((format!("Storefront/{run}"), operator_footprint(&storefront)));
+    Ok(all)
+}
+
+#[tokio::test]
+async fn a_resync_of_a_ready_tenant_writes_nothing_and_drift_is_still_repaired()
+-> anyhow::Result<()> {
+    let client = Stack::get().kube().await?;
+    install_crds(&client).await?;
+    let run = unique("resync");
+    let mut operator = None;
+    let result = resync(&client, &run, &mut operator).await;
+    // Offboarded by the operator still running, or by one of its own.
+    let operator = match operator {
+        Some(operator) => operator,
+        None => Operator::start(&format!("{run}-cleanup"), &run, &[])?,
+    };
+    let offboarded = clean_up(&client, &run).await;
+    drop(operator);
+    with_offboarding(result, offboarded)
+}
+
+async fn resync(client: &Client, run: &str, running: &mut Option<Operator>) -> anyhow::Result<()> {
+    let plans: Api<StorefrontPlan> = Api::all(client.clone());
+    let storefronts: Api<Storefront> = Api::all(client.clone());
+    apply(&plans, run, plan(run)).await?;
+    apply(&storefronts, run, storefront(run, run, run)).await?;
+    {
+        let mut first = Operator::start(&format!("{run}-first"), run, &[])?;
+        wait_ready(&storefronts, run).await?;
+        first.ensure_running()?;
+        // Dropped: stopped with SIGTERM.
+    }
+    let before = footprints(client, run).await?;
+    anyhow::ensure!(
+        before.len() == 14,
+        "expected 12 children, the Namespace and the Storefront, found {}: {before:?}",
+        before.len()
+    );
+
+    // A fresh process reconciles every Storefront it watches once it has listed them: the
+    // same pass the periodic resync makes.
+    let second = running.insert(Operator::start(&format!("{run}-second"), run, &[])?);
+    second.serving().await?;
+    eventually("the resync pass finished a reconcile", WAIT, || async {
+        Ok((second.metric("reconcile_duration_seconds_count").await? >= 1.0).then_some(()))
+    })
+    .await?;
+    second.ensure_running()?;
+    let (writes, which) = second.metric_sum("api_writes_total").await?;
+    anyhow::ensure!(
+        writes == 0.0,
+        "the resync of a Ready tenant sent writes: {which:?}"
+    );
+    let (skipped, _) = second.metric_sum("applies_skipped_total").await?;
+    anyhow::ensure!(
+        skipped >= 13.0,
+        "expected every child compared with the cache and left alone, {skipped} were"
+    );
+    let after = footprints(client, run).await?;
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|entry| !after.contains(entry))
+        .map(|(key, _)| key.clone())
+        .collect();
+    anyhow::ensure!(
+        changed.is_empty(),
+        "the operator changed {changed:?} during the resync"
+    );
+
+    // Drift without a new generation: the config Secret's data edited by hand (a valid config
+    // with another display name, so the admin key in it is kept when it is put back).
+    let ns = format!("store-{run}");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret_name = format!("tenant-{run}");
+    let original = secrets.get(&secret_name).await?.data.unwrap_or_default();
+    let mut edited: serde_json::Value = serde_json::from_slice(
+        &original
+            .get("tenant.json")
+            .ok_or_else(|| anyhow::anyhow!("the config Secret has no tenant.json"))?
+            .0,
+    )?;
+    edited["displayName"] = json!("Edited By Hand");
+    secrets
+        .patch(
+            &secret_name,
+            &PatchParams {
+                field_manager: Some("someone".to_owned()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(
+                json!({ "data": { "tenant.json": ByteString(serde_json::to_vec(&edited)?) } }),
+            ),
+        )
+        .await?;
+    eventually("config Secret put back", WAIT, || async {
+        let data = secrets.get(&secret_name).await?.data.unwrap_or_default();
+        Ok((data == original).then_some(()))
+    })
+    .await?;
+
+    // And a deleted child comes back.
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let names: Vec<String> = policies
+        .list(&ListParams::default().labels(&format!("emporium.dev/tenant={run}")))
+        .await?
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    let policy = names
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the tenant has no NetworkPolicy"))?
+        .clone();
+    let old_uid = policies.get(&policy).await?.metadata.uid;
+    policies.delete(&policy, &DeleteParams::default()).await?;
+    eventually("NetworkPolicy recreated", WAIT, || async {
+        let recreated = policies.get_opt(&policy).await?;
+        Ok(recreated.filter(|p| p.metadata.uid != old_uid).map(|_| ()))
+    })
+    .await?;
+    second.ensure_running()?;
+    // Only what drifted was written again.
+    let (_, which) = second.metric_sum("api_writes_total").await?;
+    anyhow::ensure!(
+        which
+            .iter()
+            .all(|w| w.contains("kind=\"Secret\"") || w.contains("kind=\"NetworkPolicy\"")),
+        "repairing two objects wrote more: {which:?}"
     );
     Ok(())
 }

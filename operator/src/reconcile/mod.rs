@@ -1,16 +1,21 @@
 //! The Storefront reconciler, a pipeline of one file per step:
 //! [`validate`] → [`tenant_data`] (database and tables: the provider seam) → [`build`] (pure)
-//! → [`apply`] (server-side apply, orphan clean-up) → [`status`] (conditions).
+//! → [`apply`] (server-side apply of what changed, orphan clean-up) → [`status`] (conditions).
 //!
-//! [`run`] wires it into a kube-runtime `Controller` behind the `finalizer()` helper, with
-//! bounded concurrency, exponential backoff on errors and optional Lease leader election.
+//! [`run`] wires it into a kube-runtime `applier` (the engine under `Controller`) fed by the
+//! filtered watch streams of [`cache`], behind the `finalizer()` helper, with bounded
+//! concurrency, exponential backoff on errors and optional Lease leader election. Reads come
+//! from the cache; a steady-state resync sends no request to the API server (see
+//! `docs/decisions/0010-operator-skip-unchanged-apply.md`).
 
 pub mod apply;
 pub mod build;
+pub mod cache;
 pub mod sharding;
 pub mod status;
 pub mod tenant_data;
 pub mod validate;
+pub mod watchdog;
 
 use std::{
     collections::BTreeMap,
@@ -23,31 +28,26 @@ use tracing::Instrument as _;
 use emporium_tenant_config::{
     PaymentProvider as ConfigPaymentProvider, Payments, TENANT_CONFIG_KEY, TenantConfig,
 };
-use futures::StreamExt as _;
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    autoscaling::v2::HorizontalPodAutoscaler,
-    core::v1::{Secret, Service},
-    networking::v1::{Ingress, NetworkPolicy},
-    policy::v1::PodDisruptionBudget,
-};
+use futures::{FutureExt as _, StreamExt as _, stream};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, Resource as _, ResourceExt as _,
     api::{Patch, PatchParams},
     runtime::{
-        Controller,
+        applier,
         controller::{self, Action},
         events::{Event as K8sEvent, EventType, Recorder, Reporter},
         finalizer::{self, Event as FinalizerEvent},
-        reflector::{ObjectRef, Store},
+        reflector::store::Writer,
         watcher,
     },
 };
 use rand::{Rng as _, distr::Alphanumeric};
 
 use self::{
-    apply::FIELD_MANAGER,
+    apply::{Applier, FIELD_MANAGER, Prune},
     build::{BuildInput, config_secret_name, tenant_namespace},
+    cache::Cache,
     sharding::Demand,
     status::{Outcome, Reconciled, WorkloadObservation},
     tenant_data::DataProviders,
@@ -106,6 +106,16 @@ pub enum Error {
         name: String,
         key: &'static str,
     },
+    #[error("cannot serialize the {kind} {name} to hash it: {source}; this is an operator bug")]
+    Serialize {
+        kind: String,
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("the reconcile task stopped unexpectedly ({0}); it is retried")]
+    Task(String),
+    #[error("the operator's caches stopped (shutting down)")]
+    CacheGone,
     #[error("cannot write the status of Storefront `{name}`: {source}")]
     WriteStatus { name: String, source: kube::Error },
     #[error("the Storefront has no name or uid; it was not read from the API server")]
@@ -134,6 +144,9 @@ impl Error {
             Error::ReadSecret { .. } => "read_secret",
             Error::PaymentsSecret { .. } => "payments_secret",
             Error::WriteStatus { .. } => "write_status",
+            Error::Serialize { .. } => "serialize",
+            Error::Task(_) => "task",
+            Error::CacheGone => "cache_gone",
             Error::MissingMetadata => "missing_metadata",
             Error::DataReleasing(_) => "data_releasing",
             Error::DataReleaseBlocked(_) => "data_release_blocked",
@@ -168,12 +181,29 @@ pub struct Context {
     /// The database and table providers (built once from the configuration).
     pub providers: DataProviders,
     recorder: Recorder,
-    storefronts: Store<Storefront>,
+    /// Reflector stores of Storefronts, plans and every child kind.
+    pub cache: Cache,
+    /// The status this process last wrote per Storefront (by uid): fresher than the cache right
+    /// after a write, so an unchanged status is never written twice.
+    written: Mutex<BTreeMap<String, (String, StorefrontStatus)>>,
     /// Ingress group assignments made by this process and not yet seen in a status; guarded
     /// so two concurrent reconciles never fill the same last slot.
     assignments: Mutex<BTreeMap<String, (u32, Demand)>>,
     /// Consecutive failures per tenant, for exponential backoff.
     failures: Mutex<BTreeMap<String, u32>>,
+    /// Storefronts (by uid) whose first status is held back, since when (see
+    /// [`first_look_pending`]).
+    held_back: Mutex<BTreeMap<String, Instant>>,
+}
+
+impl Context {
+    fn applier(&self) -> Applier<'_> {
+        Applier {
+            client: &self.client,
+            cache: &self.cache,
+            metrics: &self.metrics,
+        }
+    }
 }
 
 /// Runs the controller until `shutdown` resolves. With `lease`, waits to become leader first
@@ -216,16 +246,25 @@ pub async fn run(
     metrics.set_leader(true);
 
     // Stops the controller on shutdown or lost leadership.
-    let (halt_tx, mut halt_rx) = tokio::sync::watch::channel(false);
+    let (halt_tx, halt_rx) = tokio::sync::watch::channel(false);
     let renewer = elector.clone().map(|elector| {
         let halt_tx = halt_tx.clone();
         tokio::spawn(async move {
+            let mut renewed = Instant::now();
             loop {
                 tokio::time::sleep(elector.renew_interval()).await;
                 match elector.try_acquire_or_renew().await {
-                    Ok(true) => {}
+                    Ok(true) => renewed = Instant::now(),
                     Ok(false) => {
                         tracing::error!("lost the leader Lease; stopping");
+                        let _ = halt_tx.send(true);
+                        return false;
+                    }
+                    // Past the lease duration a standby may already lead: stop rather than
+                    // reconcile beside it (Kubernetes restarts the pod, which then queues for
+                    // the Lease like any standby).
+                    Err(error) if renewed.elapsed() >= elector.lease_duration() => {
+                        tracing::error!(%error, "could not renew the leader Lease within its duration; stopping");
                         let _ = halt_tx.send(true);
                         return false;
                     }
@@ -245,10 +284,32 @@ pub async fn run(
         });
     }
 
-    run_controller(client, config, providers, metrics.clone(), async move {
-        let _ = halt_rx.wait_for(|halted| *halted).await;
-    })
-    .await;
+    let mut client = client;
+    loop {
+        let mut halt = halt_rx.clone();
+        let outcome = run_controller(
+            client.clone(),
+            config.clone(),
+            providers.clone(),
+            metrics.clone(),
+            async move {
+                let _ = halt.wait_for(|halted| *halted).await;
+            },
+        )
+        .await;
+        if outcome == ControllerExit::Stopped || *halt_rx.borrow() {
+            break;
+        }
+        // Deaf watches: start over with new caches and a new connection pool, as a restarted
+        // pod would.
+        match Client::try_default().await {
+            Ok(fresh) => client = fresh,
+            Err(error) => {
+                tracing::warn!(%error, "cannot build a new API client; reusing the old one")
+            }
+        }
+        tracing::info!("controller restarted");
+    }
 
     metrics.set_leader(false);
     if let Some(renewer) = renewer {
@@ -260,81 +321,129 @@ pub async fn run(
     Ok(())
 }
 
+/// Why [`run_controller`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ControllerExit {
+    /// Shutdown or lost leadership.
+    Stopped,
+    /// The watches stopped delivering events (see [`watchdog`]); start it again.
+    WatchStalled,
+}
+
+/// How often the watchdog compares the Storefront cache with the API server.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(30);
+
 async fn run_controller(
     client: Client,
     config: OperatorConfig,
     providers: DataProviders,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let storefronts = Api::<Storefront>::all(client.clone());
+) -> ControllerExit {
     let mut selection = watcher::Config::default();
     if !config.storefront_selector.is_empty() {
         selection = selection.labels(&config.storefront_selector);
     }
-    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=emporium-operator");
-    let controller = Controller::new(storefronts, selection)
-        .with_config(controller::Config::default().concurrency(config.concurrency))
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<Ingress>::all(client.clone()), owned.clone())
-        .owns(Api::<Secret>::all(client.clone()), owned.clone())
-        .owns(
-            Api::<HorizontalPodAutoscaler>::all(client.clone()),
-            owned.clone(),
-        )
-        .owns(
-            Api::<PodDisruptionBudget>::all(client.clone()),
-            owned.clone(),
-        )
-        .owns(Api::<NetworkPolicy>::all(client.clone()), owned);
-    let store = controller.store();
-    // A plan edit reconciles every Storefront on the plan.
-    let plan_store = store.clone();
-    let controller = controller.watches(
-        Api::<StorefrontPlan>::all(client.clone()),
-        watcher::Config::default(),
-        move |plan: StorefrontPlan| {
-            let name = plan.name_any();
-            plan_store
-                .state()
-                .into_iter()
-                .filter(move |sf| sf.spec.plan == name)
-                .map(|sf| ObjectRef::from_obj(sf.as_ref()))
-                .collect::<Vec<_>>()
-        },
+    let storefront_writer = Writer::<Storefront>::new(());
+    let plan_writer = Writer::<StorefrontPlan>::new(());
+    let cache = Cache::new(
+        storefront_writer.as_reader(),
+        plan_writer.as_reader(),
+        config.readiness_gate,
     );
+    let mut triggers = vec![
+        cache::storefront_triggers(
+            Api::<Storefront>::all(client.clone()),
+            selection,
+            storefront_writer,
+        ),
+        cache::plan_triggers(
+            Api::<StorefrontPlan>::all(client.clone()),
+            plan_writer,
+            cache.storefronts.clone(),
+        ),
+    ];
+    triggers.extend(cache.child_triggers(&client));
+    let store = cache.storefronts.clone();
+    let stall = tokio::spawn(watchdog::stalled(
+        Api::<Storefront>::all(client.clone()),
+        config.storefront_selector.clone(),
+        store.clone(),
+        WATCHDOG_EVERY,
+    ));
+    let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown = {
+        let stalled = stalled.clone();
+        let abort = stall.abort_handle();
+        async move {
+            tokio::select! {
+                () = shutdown => abort.abort(),
+                Ok(()) = stall => stalled.store(true, std::sync::atomic::Ordering::Relaxed),
+            }
+        }
+    };
     let reporter = Reporter {
         controller: "emporium-operator".to_owned(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let concurrency = config.concurrency;
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
         config,
         metrics,
         providers,
-        storefronts: store,
+        cache,
+        written: Mutex::default(),
         assignments: Mutex::default(),
         failures: Mutex::default(),
+        held_back: Mutex::default(),
     });
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not complete");
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(error) = ctx.cache.mark_ready_when_listed().await {
+                tracing::warn!(%error, "a cache stopped before it was listed");
             }
-        })
-        .await;
+        });
+    }
+    let queue = stream::select_all(triggers).take_until(shutdown);
+    applier(
+        // Each reconcile on its own task, so reconciles run on every core.
+        |storefront, ctx| {
+            tokio::spawn(reconcile(storefront, ctx))
+                .map(|joined| joined.unwrap_or_else(|error| Err(Error::Task(error.to_string()))))
+        },
+        error_policy,
+        ctx,
+        store,
+        queue,
+        controller::Config::default().concurrency(concurrency),
+    )
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "reconcile did not complete");
+        }
+    })
+    .await;
+    if stalled.load(std::sync::atomic::Ordering::Relaxed) {
+        ControllerExit::WatchStalled
+    } else {
+        ControllerExit::Stopped
+    }
 }
 
 /// One reconcile of one Storefront, split by the finalizer into apply and cleanup.
 pub async fn reconcile(storefront: Arc<Storefront>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     ctx.metrics.reconcile_started();
+    ctx.cache.ready().await.map_err(|_| Error::CacheGone)?;
     let name = storefront.name_any();
     let api = Api::<Storefront>::all(ctx.client.clone());
+    let deleting = storefront.metadata.deletion_timestamp.is_some();
+    if !deleting && !storefront.finalizers().iter().any(|f| f == FINALIZER) {
+        ctx.metrics.api_write("finalizer", "Storefront");
+    }
     // `instrument`, not `span.enter()`: the span must not stay entered across awaits, or other
     // tenants' work on the same thread would be logged under this tenant.
     let span = tracing::info_span!("reconcile", tenant = %name);
@@ -401,15 +510,14 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
         return Ok(Action::await_change());
     }
 
-    let plans = Api::<StorefrontPlan>::all(ctx.client.clone());
-    let plan = plans
-        .get_opt(&storefront.spec.plan)
-        .await
-        .map_err(|source| Error::ReadPlan {
-            plan: storefront.spec.plan.clone(),
-            source,
-        })?;
-    let others = ctx.storefronts.state();
+    let plan = ctx
+        .cache
+        .plans
+        .get(&kube::runtime::reflector::ObjectRef::new(
+            &storefront.spec.plan,
+        ))
+        .map(|plan| plan.as_ref().clone());
+    let others = ctx.cache.storefronts.state();
     let tenant =
         match validate::validate(storefront, plan.as_ref(), others.iter().map(AsRef::as_ref)) {
             Ok(tenant) => tenant,
@@ -442,13 +550,12 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
     };
     let resources = build::tenant_resources(&input, &ctx.config)?;
 
+    let applier = ctx.applier();
     let pool_workload = match tenant.tier {
-        Tier::Pooled => {
-            Some(apply::apply_pool(&ctx.client, &build::pool::build(&ctx.config)?).await?)
-        }
+        Tier::Pooled => Some(apply::apply_pool(applier, &build::pool::build(&ctx.config)?).await?),
         Tier::Dedicated => None,
     };
-    let applied = apply::apply_tenant(&ctx.client, &name, &namespace, resources).await?;
+    let applied = apply::apply_tenant(applier, &name, &namespace, resources, Prune::Cached).await?;
     let workload = applied
         .workload
         .or(pool_workload)
@@ -463,19 +570,58 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
         ingress_group: input.ingress_group.clone(),
         gate: ctx.config.readiness_gate,
     };
-    let status = write_status(
-        storefront,
-        ctx,
-        &Outcome::Reconciled(reconciled),
-        generation,
-    )
-    .await?;
+    let outcome = Outcome::Reconciled(reconciled);
+    if first_look_pending(storefront, ctx, &outcome, generation) {
+        // Moments from now the Deployment watch reconciles again and writes the real status.
+        return Ok(Action::requeue(PROGRESS_RECHECK));
+    }
+    let status = write_status(storefront, ctx, &outcome, generation).await?;
     let settled = status.phase == Some(Phase::Ready) && !data.progressing;
     Ok(Action::requeue(if settled {
         RESYNC
     } else {
         PROGRESS_RECHECK
     }))
+}
+
+/// Whether to hold back the very first status of a new tenant: when all it waits for is the
+/// Deployment controller's first look at the Deployment this reconcile created, that look
+/// arrives within moments and its watch event reconciles again, so a `Provisioning` status (and
+/// its Event) would be superseded at once — two writes per tenant for nothing. Held back for at
+/// most [`PROGRESS_RECHECK`] from the first time this process held it back (a time, not a
+/// count: other watch events may reconcile the tenant again before the look arrives); after
+/// that the status is written.
+fn first_look_pending(
+    storefront: &Storefront,
+    ctx: &Context,
+    outcome: &Outcome<'_>,
+    generation: Option<i64>,
+) -> bool {
+    if storefront.status.is_some() {
+        return false;
+    }
+    let uid = storefront.uid().unwrap_or_default();
+    if ctx
+        .written
+        .lock()
+        .map(|written| written.contains_key(&storefront.name_any()))
+        .unwrap_or(true)
+    {
+        return false;
+    }
+    let status = status::compute(outcome, None, generation, "");
+    let waiting_only_for_rollout = status.phase == Some(Phase::Provisioning)
+        && status::condition(Some(&status), status::WORKLOAD_READY)
+            .is_some_and(|c| c.reason == status::ROLLING_OUT)
+        && status::condition(Some(&status), status::READY)
+            .is_some_and(|c| c.message == format!("waiting for {}", status::WORKLOAD_READY));
+    if !waiting_only_for_rollout {
+        return false;
+    }
+    ctx.held_back
+        .lock()
+        .map(|mut held| held.entry(uid).or_insert_with(Instant::now).elapsed() < PROGRESS_RECHECK)
+        .unwrap_or(false)
 }
 
 async fn cleanup_storefront(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
@@ -491,19 +637,26 @@ async fn cleanup_storefront(storefront: &Storefront, ctx: &Context) -> Result<Ac
     tenant_data::release_tenant_data(ctx, storefront).await?;
     let tier = storefront.status.as_ref().and_then(|s| s.tier);
     if tier != Some(Tier::Pooled) {
-        apply::delete_tenant_namespace(&ctx.client, &format!("store-{name}")).await?;
+        apply::delete_tenant_namespace(ctx.applier(), &format!("store-{name}")).await?;
     }
     // Pooled tenants' Secret and Ingress in the pool namespace go with the Storefront through
     // their owner references; prune them now so the pool stops serving the tenant at once.
     apply::apply_tenant(
-        &ctx.client,
+        ctx.applier(),
         &name,
         &ctx.config.pool_namespace,
         build::TenantResources::default(),
+        Prune::Listed,
     )
     .await?;
     if let Ok(mut assignments) = ctx.assignments.lock() {
         assignments.remove(&name);
+    }
+    if let Ok(mut written) = ctx.written.lock() {
+        written.remove(&name);
+    }
+    if let Ok(mut held) = ctx.held_back.lock() {
+        held.remove(&storefront.uid().unwrap_or_default());
     }
     ctx.metrics.set_phase(&name, None);
     publish(
@@ -536,6 +689,7 @@ fn assign_ingress_group(
         return None;
     };
     let mut placed: BTreeMap<String, (u32, Demand)> = ctx
+        .cache
         .storefronts
         .state()
         .iter()
@@ -648,7 +802,13 @@ async fn tenant_config(
     })
 }
 
+/// The Secret from the cache when the operator made it (its config Secret), else from the API
+/// server: a Secret it has just created may not be cached yet, and the admin key in it must
+/// never be generated twice.
 async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
+    if let Some(cached) = ctx.cache.secrets.get(namespace, name) {
+        return Ok(Some(cached.as_ref().clone()));
+    }
     match Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
         .await
@@ -673,7 +833,16 @@ async fn write_status(
     generation: Option<i64>,
 ) -> Result<StorefrontStatus, Error> {
     let name = storefront.name_any();
-    let previous = storefront.status.as_ref();
+    let uid = storefront.uid().unwrap_or_default();
+    // What this process wrote last is at least as new as the cached Storefront's status.
+    let remembered = ctx
+        .written
+        .lock()
+        .ok()
+        .and_then(|written| written.get(&name).cloned())
+        .filter(|(written_uid, _)| *written_uid == uid)
+        .map(|(_, status)| status);
+    let previous = remembered.as_ref().or(storefront.status.as_ref());
     let now = k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)
         .unwrap_or_default();
@@ -687,6 +856,7 @@ async fn write_status(
         "kind": "Storefront",
         "status": status,
     });
+    ctx.metrics.api_write("status", "Storefront");
     Api::<Storefront>::all(ctx.client.clone())
         .patch_status(
             &name,
@@ -698,6 +868,9 @@ async fn write_status(
             name: name.clone(),
             source,
         })?;
+    if let Ok(mut written) = ctx.written.lock() {
+        written.insert(name.clone(), (uid, status.clone()));
+    }
     let before = previous.and_then(|s| s.phase);
     if before != status.phase
         && let Some(phase) = status.phase
@@ -725,6 +898,7 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
+    ctx.metrics.api_write("create", "Event");
     let event = K8sEvent {
         type_,
         reason: reason.to_owned(),

@@ -16,6 +16,8 @@ pub const DATABASE_READY: &str = "DatabaseReady";
 pub const TABLES_READY: &str = "TablesReady";
 pub const WORKLOAD_READY: &str = "WorkloadReady";
 pub const ROUTING_READY: &str = "RoutingReady";
+/// `WorkloadReady` reason while the Deployment controller has not observed the template.
+pub const ROLLING_OUT: &str = "RollingOut";
 
 /// What the apply step saw of the tenant's workload (its Deployment, or the pool's).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -190,22 +192,26 @@ fn workload_condition(
     match (gate, workload.rolled_out, workload.available_replicas) {
         (_, false, _) => (
             false,
-            "RollingOut",
+            ROLLING_OUT,
             "the Deployment controller has not yet observed the current template".into(),
         ),
-        (ReadinessGate::Applied, true, n) => (
+        // No replica counts in messages: they change with every pod start and stop, and a
+        // status that follows them is written again and again in a steady state.
+        (ReadinessGate::Applied, true, _) => (
             true,
             "Applied",
-            format!("the Deployment is applied and rolled out ({n} replicas available)"),
+            "the Deployment is applied and rolled out".into(),
         ),
         (ReadinessGate::Available, true, 0) => (
             false,
             "NoReplicasAvailable",
             "no replica is available yet".into(),
         ),
-        (ReadinessGate::Available, true, n) => {
-            (true, "Available", format!("{n} replicas available"))
-        }
+        (ReadinessGate::Available, true, _) => (
+            true,
+            "Available",
+            "at least one replica is available".into(),
+        ),
     }
 }
 

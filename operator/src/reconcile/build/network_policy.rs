@@ -8,12 +8,26 @@ use super::{BuildError, BuildInput, HTTP_PORT, TENANT_LABEL, metadata, object};
 use crate::config::OperatorConfig;
 
 pub fn build(input: &BuildInput, config: &OperatorConfig) -> Result<NetworkPolicy, BuildError> {
+    object(
+        "NetworkPolicy",
+        &input.tenant,
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata(input, config, "tenant-isolation"),
+            "spec": { "podSelector": {}, "policyTypes": ["Ingress"], "ingress": ingress_rules(config) },
+        }),
+    )
+}
+
+/// Who may reach a namespace that serves shoppers (a dedicated tenant's, or the pool's): its
+/// own pods; namespaces that belong to no tenant (ingress controllers, monitoring), on the
+/// runtime's HTTP port only; and the load balancer's VPC addresses, on that port. Other tenants'
+/// namespaces carry the tenant label and match nothing.
+pub fn ingress_rules(config: &OperatorConfig) -> Vec<Value> {
     let http_port = json!([{ "protocol": "TCP", "port": HTTP_PORT }]);
     let mut rules = vec![
-        // Anything inside the tenant's own namespace.
         json!({ "from": [{ "podSelector": {} }] }),
-        // Namespaces that belong to no tenant (ingress controllers, monitoring) reach only the
-        // HTTP port; other tenants' namespaces carry the tenant label and match nothing here.
         json!({
             "from": [{ "namespaceSelector": { "matchExpressions": [
                 { "key": TENANT_LABEL, "operator": "DoesNotExist" },
@@ -30,14 +44,5 @@ pub fn build(input: &BuildInput, config: &OperatorConfig) -> Result<NetworkPolic
             .collect();
         rules.push(json!({ "from": blocks, "ports": http_port }));
     }
-    object(
-        "NetworkPolicy",
-        &input.tenant,
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": metadata(input, config, "tenant-isolation"),
-            "spec": { "podSelector": {}, "policyTypes": ["Ingress"], "ingress": rules },
-        }),
-    )
+    rules
 }

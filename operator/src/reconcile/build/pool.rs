@@ -1,6 +1,6 @@
-//! The shared pool that serves every pooled tenant: one Deployment, Service, HPA and PDB in
-//! the pool namespace, owned by the operator itself (no Storefront owns them). Pooled tenants
-//! add only their config Secret and Ingress beside it.
+//! The shared pool that serves every pooled tenant: one Deployment, Service, HPA, PDB and
+//! NetworkPolicy in the pool namespace, owned by the operator itself (no Storefront owns them).
+//! Pooled tenants add only their config Secret and Ingress beside it.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +8,7 @@ use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
     core::v1::{Namespace, Service, ServiceAccount},
+    networking::v1::NetworkPolicy,
     policy::v1::PodDisruptionBudget,
     rbac::v1::{Role, RoleBinding},
 };
@@ -35,6 +36,7 @@ pub struct PoolResources {
     pub service: Service,
     pub autoscaler: HorizontalPodAutoscaler,
     pub disruption_budget: PodDisruptionBudget,
+    pub network_policy: NetworkPolicy,
 }
 
 fn pool_labels() -> BTreeMap<String, String> {
@@ -162,6 +164,19 @@ pub fn build(config: &OperatorConfig) -> Result<PoolResources, BuildError> {
                 "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                 "metadata": meta(config, POOL_NAME),
                 "spec": { "maxUnavailable": 1, "selector": { "matchLabels": selector } },
+            }),
+        )?,
+        network_policy: object(
+            "NetworkPolicy",
+            "pool",
+            json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": meta(config, "pool-isolation"),
+                "spec": {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": super::network_policy::ingress_rules(config),
+                },
             }),
         )?,
     })

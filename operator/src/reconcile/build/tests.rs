@@ -187,6 +187,7 @@ fn pool_objects_match_the_snapshot() {
         service,
         autoscaler,
         disruption_budget,
+        network_policy,
     } = pool::build(&config()).expect("builds");
     let docs = [
         yaml(&namespace),
@@ -197,6 +198,7 @@ fn pool_objects_match_the_snapshot() {
         yaml(&service),
         yaml(&autoscaler),
         yaml(&disruption_budget),
+        yaml(&network_policy),
     ];
     assert_snapshot("pool.yaml", &docs.join("---\n"));
 }
