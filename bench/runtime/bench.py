@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -61,7 +62,7 @@ CK_STOCK_PCT = 60  # stock of the SKU every cart buys, in % of the tenant's cart
 CK_CONNS = 64
 HISTORY = 5  # runs kept in bench/results/history/
 # Scenarios to profile with `perf record` while they run, e.g. "product_list:64 search:64".
-PERF = os.environ.get("BENCH_PERF", "product_list:64 big_search:64").split()
+PERF = os.environ.get("BENCH_PERF", "product_list:64 search_uncached:64 add_to_cart:8").split()
 
 ADJ = ["red", "blue", "green", "black", "white", "vintage", "classic", "modern", "rugged", "soft",
        "light", "heavy", "organic", "premium", "compact", "urban", "alpine", "coastal", "silent", "bright"]
@@ -137,7 +138,7 @@ class Dynamo:
         self.port = port
         self.local = threading.local()
 
-    def call(self, op: str, body: dict) -> dict:
+    def call(self, op: str, body: dict, _retry: bool = False) -> dict:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -155,7 +156,10 @@ class Dynamo:
             data = resp.read()
         except (OSError, http.client.HTTPException):
             self.local.conn = None
-            raise
+            if _retry:
+                raise
+            # An idle keep-alive connection dynalite closed meanwhile: once more on a new one.
+            return self.call(op, body, _retry=True)
         out = json.loads(data or b"{}")
         if resp.status != 200:
             raise RuntimeError(f"dynamodb {op}: {resp.status} {out}")
@@ -376,6 +380,30 @@ def machine_info(binary: str) -> dict:
     }
 
 
+COUNTERS = ("catalog_loads", "catalog_checks", "search_cache_hits", "search_cache_misses")
+
+
+def cache_counters(api: "Api") -> dict:
+    """The runtime's catalog and search cache counters from /metrics (absent ones are left out)."""
+    for attempt in range(2):
+        try:
+            st, body = api.req("GET", "/metrics", "localhost")
+            break
+        except (OSError, http.client.HTTPException):
+            # The runtime closed the idle keep-alive connection: the second try opens a new one.
+            if attempt:
+                return {}
+    if st != 200 or not isinstance(body, bytes):
+        return {}
+    out = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        for c in COUNTERS:
+            if name == f"storefront_{c}_total":
+                out[c] = int(float(value))
+    return out
+
+
 def loadavg() -> list[float]:
     return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
 
@@ -420,13 +448,17 @@ def run_wrk(port: int, conns: int, reqfile: str, name: str) -> dict:
     if os.path.exists(outfile):
         os.remove(outfile)
     load_before = loadavg()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=DURATION + 60)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.path.join(RAW, f"{name}-c{conns}.txt"), "w") as f:
         f.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
     if r.returncode != 0 or not os.path.exists(outfile):
         raise RuntimeError(f"wrk failed for {name} c={conns}: {r.stdout}{r.stderr}")
     res = json.load(open(outfile))
     res["loadavg_1m_before"] = load_before[0]
+    # wrk's own CPU (the only child reaped during the run): it shares the 2 cores with the runtime.
+    res["wrk_cpu_s"] = round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 2)
     res["command"] = "wrk -t{} -c{} -d{}s --timeout 10s -s bench/runtime/wrk.lua (BENCH_REQS={})".format(
         threads, conns, DURATION, os.path.relpath(reqfile, ROOT))
     return res
@@ -456,7 +488,7 @@ def main() -> int:
                                "api_products_per_tenant": API_PRODUCTS, "carts_per_tenant": CARTS_PER_TENANT,
                                "duration_s": DURATION, "connections": CONNS,
                                "store": "dynalite (in memory) for DynamoDB; shared PostgreSQL and Redis",
-                               "runtime_flags": "defaults (catalog max staleness 30 s, pg pool 6, info logs as JSON to a file)"}}
+                               "runtime_flags": "defaults (catalog max staleness 30 s, search cache 16 MiB, pg pool 6, info logs as JSON to a file)"}}
 
     # PostgreSQL: the bench's own database on the shared server.
     u = urllib.parse.urlsplit(db_admin)
@@ -565,6 +597,13 @@ def main() -> int:
 
     with ThreadPoolExecutor(3) as ex:
         total = sum(ex.map(bulk, tenants))
+    # Count the import like an admin write does (storefront/src/storage/dynamo.rs, VERSION), so
+    # any runtime already serving these tenants would see the change at its next version check.
+    for t in tenants:
+        ddb.call("UpdateItem", {"TableName": t.tables["catalog"],
+                                "Key": {"pk": {"S": f"{t.id}#CATALOG"}, "sk": {"S": "VERSION"}},
+                                "UpdateExpression": "ADD v :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}}})
     result["bulk_load"] = {"products": total, "seconds": round(time.time() - t0, 1)}
     log(f"bulk-loaded into dynalite: {result['bulk_load']}")
     for t in tenants:
@@ -592,6 +631,7 @@ def main() -> int:
         list(ex.map(verify, tenants))
     result["warm_all_tenants_s"] = round(time.time() - t0, 2)
     result["rss_after_warm"] = proc_status(rt.pid)
+    result["counters_after_warm"] = cache_counters(api)
     log(f"all {len(tenants)} tenants serve their full catalogs after {result['warm_all_tenants_s']} s; "
         f"RSS {result['rss_after_warm']}")
 
@@ -626,6 +666,13 @@ def main() -> int:
         return [("GET", "/api/v1/search?q=" + urllib.parse.quote(rng.choice(QUERIES)), t.host, None)
                 for t in (rng.choice(ts) for _ in range(n))]
 
+    def uncached_search_reqs(ts, n=30000):
+        # Two random words of the catalog's vocabulary per request: ~3,600 word pairs per tenant,
+        # so nearly every request misses the runtime's search answer cache.
+        words = ADJ + MAT + NOUN
+        return [("GET", "/api/v1/search?q=" + urllib.parse.quote(f"{rng.choice(words)} {rng.choice(words)}"),
+                 t.host, None) for t in (rng.choice(ts) for _ in range(n))]
+
     def cart_reqs(ts, n=20000):
         return [("POST", f"/api/v1/carts/{rng.choice(t.carts)}/items", t.host,
                  {"sku": rng.choice(t.skus), "quantity": 1})
@@ -637,6 +684,9 @@ def main() -> int:
                  ("product_list", f"GET /api/v1/products (newest / price sorts / category filter, 20 per page), random tenant of {len(small)}", list_reqs(small)),
                  ("product_page", f"GET /api/v1/products/{{id}}, random product of a random tenant of {len(small)}", page_reqs(small)),
                  ("search", f"GET /api/v1/search?q=... (1-3 words, some misspelt), random tenant of {len(small)}", search_reqs(small)),
+                 ("search_uncached", f"GET /api/v1/search?q=<two random catalog words>, random tenant of {len(small)}: "
+                                     f"almost every query is new, so the runtime's search answer cache (almost) never "
+                                     f"hits; at 1 and 64 connections only", uncached_search_reqs(small)),
                  ("add_to_cart", f"POST /api/v1/carts/{{id}}/items quantity 1, random cart of {CARTS_PER_TENANT} per tenant x random SKU (DynamoDB conditional UpdateItem on dynalite)", cart_reqs(small))]
     if big:
         scen_defs += [(f"big_{name}", f"as {name}, all on the tenant with {big.n} products", fn([big]))
@@ -665,7 +715,7 @@ def main() -> int:
     scenarios = []
     for c in CONNS:
         for name, _, _ in scen_defs:
-            if name.startswith("big_") and c not in (1, 64):
+            if (name.startswith("big_") or name == "search_uncached") and c not in (1, 64):
                 continue
             log(f"wrk {name} c={c} ({DURATION}s)")
             prof = f"{name}:{c}" in PERF and shutil.which("perf")
@@ -674,9 +724,10 @@ def main() -> int:
                 perf = subprocess.Popen(["perf", "record", "-F", "199", "-g", "-o", pdata, "-p", str(rt.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
                 procs.append(perf)
-            cpu0 = (cpu_s(rt.pid), cpu_s(dyn.pid))
+            cpu0, k0 = (cpu_s(rt.pid), cpu_s(dyn.pid)), cache_counters(api)
             r = run_wrk(port, c, files[name], name)
-            cpu1 = (cpu_s(rt.pid), cpu_s(dyn.pid))
+            cpu1, k1 = (cpu_s(rt.pid), cpu_s(dyn.pid)), cache_counters(api)
+            r["counters"] = {k: k1[k] - k0.get(k, 0) for k in k1}
             r["cpu_s"] = {"runtime": round(cpu1[0] - cpu0[0], 2), "dynalite": round(cpu1[1] - cpu0[1], 2)}
             r["runtime_cpu_us_per_req"] = round((cpu1[0] - cpu0[0]) / max(r["requests"], 1) * 1e6, 1)
             if prof:
@@ -765,6 +816,7 @@ def main() -> int:
     result["scenarios"] = scenarios
     result["descriptions"] = descriptions
     result["rss_end"] = proc_status(rt.pid)
+    result["counters_end"] = cache_counters(api)
 
     # Admin write latency as catalogs grow (each write reloads the tenant's snapshot).
     admin = {}
@@ -788,12 +840,20 @@ def main() -> int:
     empty = os.path.join(work, "tenants-empty.json")
     with open(empty, "w") as f:
         f.write("[]")
-    knobs = os.environ.get("BENCH_MALLOC_PROBE", "MALLOC_MMAP_THRESHOLD_=131072")
+    # BENCH_GLIBC_BIN: the same runtime built without its `mimalloc` feature (glibc malloc), to
+    # measure what the allocator choice is worth; BENCH_MALLOC_PROBE: env knobs for another probe.
+    knobs = os.environ.get("BENCH_MALLOC_PROBE", "")
     extra_env = dict(kv.split("=", 1) for kv in knobs.split())
-    for name, tf, extra in (("no_tenants", empty, {}), (f"all_tenants_{knobs}", tenants_file, extra_env)):
+    plan = [("no_tenants", binary, empty, {})]
+    if knobs:
+        plan.append((f"all_tenants_{knobs}", binary, tenants_file, extra_env))
+    glibc_bin = os.environ.get("BENCH_GLIBC_BIN")
+    if glibc_bin and os.path.exists(glibc_bin):
+        plan.append(("all_tenants_glibc_malloc", glibc_bin, tenants_file, {}))
+    for name, probe_bin, tf, extra in plan:
         port = free_port()
         plog = os.path.join(work, f"runtime-probe-{len(probes)}.log")
-        p = start(runtime_cmd(binary, port, tf), plog, dict(env, **extra))
+        p = start(runtime_cmd(probe_bin, port, tf), plog, dict(env, **extra))
         api = Api(port)
         wait_http(api, p, plog)
         t0 = time.time()

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pages;
 pub mod payments;
 pub mod search;
+pub mod search_cache;
 pub mod sessions;
 pub mod storage;
 pub mod tenants;

@@ -78,6 +78,34 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Registers the catalog cache's and the search cache's counters.
+    pub fn register_caches(
+        &mut self,
+        catalog: &crate::catalog_cache::CatalogCache,
+        search: &crate::search_cache::SearchCache,
+    ) {
+        self.registry.register(
+            "catalog_loads",
+            "Full catalog loads (catalog query and search index build)",
+            catalog.loads.clone(),
+        );
+        self.registry.register(
+            "catalog_checks",
+            "Catalog version checks that found the snapshot current (no load)",
+            catalog.checks.clone(),
+        );
+        self.registry.register(
+            "search_cache_hits",
+            "Search answers served from the cache",
+            search.hits.clone(),
+        );
+        self.registry.register(
+            "search_cache_misses",
+            "Search answers computed (not in the cache)",
+            search.misses.clone(),
+        );
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {

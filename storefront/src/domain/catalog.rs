@@ -3,11 +3,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Invalid, check_len, pricing::Money};
+use super::{
+    Invalid, check_len,
+    facets::{FacetCodes, FacetTable},
+    pricing::Money,
+};
 
 /// A sellable variant of a product (size, colour, ...), identified by its SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -209,16 +214,31 @@ pub struct ListFilter {
     pub max_price_minor: Option<i64>,
 }
 
-impl ListFilter {
-    pub fn matches(&self, p: &Product) -> bool {
-        if let Some(c) = &self.category
-            && !p.categories.iter().any(|pc| pc == c)
-        {
-            return false;
+/// A [`ListFilter`] resolved against one catalog (category slug → its code).
+#[derive(Debug, Clone, Copy)]
+pub struct Matcher<'a> {
+    facets: &'a FacetTable,
+    /// `Some(None)`: a category no product is in, so nothing matches.
+    category: Option<Option<u32>>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl Matcher<'_> {
+    pub fn matches(&self, item: &Item) -> bool {
+        if let Some(c) = self.category {
+            match c {
+                Some(code) if self.facets.categories_of(item.codes).contains(&code) => {}
+                _ => return false,
+            }
         }
-        let price = p.from_price().map(|m| m.amount_minor).unwrap_or(0);
-        self.min_price_minor.is_none_or(|min| price >= min)
-            && self.max_price_minor.is_none_or(|max| price <= max)
+        let price = item.price.unwrap_or(0);
+        self.min.is_none_or(|min| price >= min) && self.max.is_none_or(|max| price <= max)
+    }
+
+    /// True when the filter lets every product through.
+    pub fn is_all(&self) -> bool {
+        self.category.is_none() && self.min.is_none() && self.max.is_none()
     }
 }
 
@@ -231,11 +251,11 @@ struct Cursor {
     id: Uuid,
 }
 
-fn sort_key(sort: Sort, p: &Product) -> i64 {
+fn sort_key(sort: Sort, item: &Item) -> i64 {
     match sort {
-        Sort::Newest => -p.created_at.timestamp_micros(),
-        Sort::PriceAsc => p.from_price().map(|m| m.amount_minor).unwrap_or(0),
-        Sort::PriceDesc => -p.from_price().map(|m| m.amount_minor).unwrap_or(0),
+        Sort::Newest => -item.created_micros,
+        Sort::PriceAsc => item.price.unwrap_or(0),
+        Sort::PriceDesc => -item.price.unwrap_or(0),
     }
 }
 
@@ -256,15 +276,93 @@ fn decode_cursor(raw: &str, sort: Sort) -> Result<Cursor, Invalid> {
     Ok(c)
 }
 
-/// An immutable view of one tenant's catalog with the orders lists need precomputed.
+/// One product as a snapshot keeps it: what lists sort and filter by and facets count, plus the
+/// product's API representation (its JSON, serialised once when the snapshot is built). The
+/// full [`Product`] is parsed back from that JSON only where a page needs its fields.
+#[derive(Debug)]
+pub struct Item {
+    pub id: Uuid,
+    created_micros: i64,
+    /// The lowest variant price in minor units (what lists sort and filter by).
+    price: Option<i64>,
+    codes: FacetCodes,
+    json: Bytes,
+}
+
+impl Item {
+    /// The product as the API shows it (`Product` serialised with serde_json).
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// The product's lowest variant price in minor units.
+    pub fn from_price_minor(&self) -> Option<i64> {
+        self.price
+    }
+
+    pub fn facet_codes(&self) -> FacetCodes {
+        self.codes
+    }
+
+    /// The full product.
+    pub fn product(&self) -> Product {
+        serde_json::from_slice(&self.json).expect("snapshot JSON is a serialised Product")
+    }
+
+    /// The product's title, read from its JSON without parsing the rest: `Product` serialises
+    /// `id` then `title`, so the title's string literal starts at a fixed offset.
+    pub fn title(&self) -> String {
+        const TITLE_AT: usize = r#"{"id":"00000000-0000-0000-0000-000000000000","title":"#.len();
+        let fast = self.json.get(TITLE_AT..).and_then(|rest| {
+            String::deserialize(&mut serde_json::Deserializer::from_slice(rest)).ok()
+        });
+        fast.unwrap_or_else(|| self.product().title)
+    }
+}
+
+/// A SKU's row: which product sells it and at what price.
+#[derive(Debug, Clone, Copy)]
+struct SkuRow {
+    /// Byte range of the SKU in [`Catalog::sku_text`].
+    start: u32,
+    len: u8,
+    currency: u16,
+    item: u32,
+    amount_minor: i64,
+}
+
+/// What the catalog says about a SKU.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantInfo<'a> {
+    pub item: &'a Item,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+}
+
+impl VariantInfo<'_> {
+    pub fn price(&self) -> Money {
+        Money {
+            amount_minor: self.amount_minor,
+            currency: self.currency.to_owned(),
+        }
+    }
+}
+
+/// An immutable, compact view of one tenant's catalog with the orders lists need precomputed.
+/// Memory per product is its JSON plus about a hundred bytes (see docs/benchmarks.md, Runtime).
 #[derive(Debug, Default)]
 pub struct Catalog {
-    products: Vec<Product>,
+    items: Vec<Item>,
     categories: Vec<Category>,
-    by_id: HashMap<Uuid, usize>,
-    by_sku: HashMap<String, (usize, usize)>,
-    /// Product positions sorted by (key, id) for each [`Sort`].
-    orders: [Vec<usize>; 3],
+    /// Item positions sorted by product id.
+    by_id: Vec<u32>,
+    /// All SKUs back to back; rows sorted by SKU.
+    sku_text: String,
+    skus: Vec<SkuRow>,
+    currencies: Vec<Box<str>>,
+    /// Item positions sorted by (key, id) for each [`Sort`].
+    orders: [Vec<u32>; 3],
+    facets: FacetTable,
 }
 
 fn sort_slot(sort: Sort) -> usize {
@@ -278,31 +376,79 @@ fn sort_slot(sort: Sort) -> usize {
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page<'a> {
-    pub items: Vec<&'a Product>,
+    pub items: Vec<&'a Item>,
     pub next_cursor: Option<String>,
 }
 
+fn intern(table: &mut Vec<Box<str>>, index: &mut HashMap<Box<str>, u16>, s: &str) -> u16 {
+    if let Some(&i) = index.get(s) {
+        return i;
+    }
+    let i = u16::try_from(table.len()).unwrap_or(u16::MAX);
+    table.push(s.into());
+    index.insert(s.into(), i);
+    i
+}
+
 impl Catalog {
-    pub fn new(products: Vec<Product>, mut categories: Vec<Category>) -> Self {
+    /// Builds the snapshot view. Products are consumed one at a time (a load never holds every
+    /// parsed product at once): each is kept as its JSON plus the few fields lists, facets and
+    /// cart pricing read. An item's position is its index in `products`.
+    pub fn new(products: impl IntoIterator<Item = Product>, mut categories: Vec<Category>) -> Self {
         categories.sort_by(|a, b| a.id.cmp(&b.id));
-        let by_id = products
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.id, i))
-            .collect();
-        let by_sku = products
-            .iter()
-            .enumerate()
-            .flat_map(|(i, p)| {
-                p.variants
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, v)| (v.sku.clone(), (i, j)))
-            })
-            .collect();
+        let mut facets = FacetTable::default();
+        let mut currencies = Vec::new();
+        let mut currency_index = HashMap::new();
+        let mut sku_text = String::new();
+        let mut skus = Vec::new();
+        let products = products.into_iter();
+        let mut items = Vec::with_capacity(products.size_hint().0);
+        for (i, p) in products.into_iter().enumerate() {
+            let item = u32::try_from(i).expect("fewer than 2^32 products");
+            for v in &p.variants {
+                // SKUs are validated to 1-64 ASCII characters; longer ones (never written by
+                // the admin API) are left out rather than truncated.
+                let Ok(len) = u8::try_from(v.sku.len()) else {
+                    continue;
+                };
+                let start = u32::try_from(sku_text.len()).unwrap_or(u32::MAX);
+                sku_text.push_str(&v.sku);
+                skus.push(SkuRow {
+                    start,
+                    len,
+                    currency: intern(&mut currencies, &mut currency_index, &v.price.currency),
+                    item,
+                    amount_minor: v.price.amount_minor,
+                });
+            }
+            // One exact-size allocation per product: measured lower RSS with mimalloc than
+            // one shared buffer for all of a catalog's JSON (docs/decisions/0011-*, Results).
+            let json = Bytes::from(
+                serde_json::to_vec(&p)
+                    .expect("a Product always serialises")
+                    .into_boxed_slice(),
+            );
+            items.push(Item {
+                id: p.id,
+                created_micros: p.created_at.timestamp_micros(),
+                price: p.from_price().map(|m| m.amount_minor),
+                codes: facets.codes(&p),
+                json,
+            });
+        }
+        facets.shrink();
+        items.shrink_to_fit();
+        skus.shrink_to_fit();
+        let text = |r: &SkuRow| &sku_text[r.start as usize..r.start as usize + r.len as usize];
+        skus.sort_by(|a, b| text(a).cmp(text(b)));
+        // A SKU sold twice (impossible through the admin API): one row wins.
+        skus.dedup_by(|b, a| text(a) == text(b));
+        let positions = || (0..items.len() as u32).collect::<Vec<u32>>();
+        let mut by_id = positions();
+        by_id.sort_by_key(|&i| items[i as usize].id);
         let order = |sort: Sort| {
-            let mut idx: Vec<usize> = (0..products.len()).collect();
-            idx.sort_by_key(|&i| (sort_key(sort, &products[i]), products[i].id));
+            let mut idx = positions();
+            idx.sort_by_key(|&i| (sort_key(sort, &items[i as usize]), items[i as usize].id));
             idx
         };
         let orders = [
@@ -310,25 +456,54 @@ impl Catalog {
             order(Sort::PriceAsc),
             order(Sort::PriceDesc),
         ];
+        sku_text.shrink_to_fit();
         Self {
-            products,
+            items,
             categories,
             by_id,
-            by_sku,
+            sku_text,
+            skus,
+            currencies,
             orders,
+            facets,
         }
     }
 
-    pub fn products(&self) -> &[Product] {
-        &self.products
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    pub fn item(&self, position: u32) -> Option<&Item> {
+        self.items.get(position as usize)
     }
 
     pub fn categories(&self) -> &[Category] {
         &self.categories
     }
 
-    pub fn product(&self, id: Uuid) -> Option<&Product> {
-        self.by_id.get(&id).map(|&i| &self.products[i])
+    pub fn facet_table(&self) -> &FacetTable {
+        &self.facets
+    }
+
+    /// The product with this id.
+    pub fn get(&self, id: Uuid) -> Option<&Item> {
+        self.by_id
+            .binary_search_by(|&i| self.items[i as usize].id.cmp(&id))
+            .ok()
+            .map(|k| &self.items[self.by_id[k] as usize])
+    }
+
+    /// The full product with this id (parsed from the snapshot's JSON).
+    pub fn product(&self, id: Uuid) -> Option<Product> {
+        self.get(id).map(Item::product)
     }
 
     pub fn has_category(&self, id: &str) -> bool {
@@ -337,11 +512,49 @@ impl Catalog {
             .is_ok()
     }
 
-    /// The product and variant selling `sku`.
-    pub fn variant(&self, sku: &str) -> Option<(&Product, &Variant)> {
-        self.by_sku
-            .get(sku)
-            .map(|&(i, j)| (&self.products[i], &self.products[i].variants[j]))
+    /// True when a product is listed in the category.
+    pub fn category_in_use(&self, id: &str) -> bool {
+        self.facets.category_code(id).is_some_and(|code| {
+            self.items
+                .iter()
+                .any(|i| self.facets.categories_of(i.codes).contains(&code))
+        })
+    }
+
+    /// A currency the catalog prices in (the alphabetically first SKU's).
+    pub fn some_currency(&self) -> Option<&str> {
+        self.skus
+            .first()
+            .map(|r| &*self.currencies[r.currency as usize])
+    }
+
+    /// The product and price of the variant selling `sku`.
+    pub fn variant(&self, sku: &str) -> Option<VariantInfo<'_>> {
+        let text = |r: &SkuRow| &self.sku_text[r.start as usize..r.start as usize + r.len as usize];
+        let k = self.skus.binary_search_by(|r| text(r).cmp(sku)).ok()?;
+        let row = self.skus[k];
+        Some(VariantInfo {
+            item: &self.items[row.item as usize],
+            amount_minor: row.amount_minor,
+            currency: &self.currencies[row.currency as usize],
+        })
+    }
+
+    pub fn matcher(&self, filter: &ListFilter) -> Matcher<'_> {
+        Matcher {
+            facets: &self.facets,
+            category: filter
+                .category
+                .as_deref()
+                .map(|c| self.facets.category_code(c)),
+            min: filter.min_price_minor,
+            max: filter.max_price_minor,
+        }
+    }
+
+    /// Item positions, newest first (ties by id).
+    pub fn newest(&self) -> &[u32] {
+        &self.orders[sort_slot(Sort::Newest)]
     }
 
     /// A page of at most `limit` products matching `filter`, after `cursor` when given.
@@ -352,28 +565,30 @@ impl Catalog {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<'_>, Invalid> {
+        let matcher = self.matcher(filter);
         let order = &self.orders[sort_slot(sort)];
         let start = match cursor {
             None => 0,
             Some(raw) => {
                 let c = decode_cursor(raw, sort)?;
                 order.partition_point(|&i| {
-                    (sort_key(sort, &self.products[i]), self.products[i].id) <= (c.k, c.id)
+                    let item = &self.items[i as usize];
+                    (sort_key(sort, item), item.id) <= (c.k, c.id)
                 })
             }
         };
         let mut items = Vec::with_capacity(limit.min(100));
         let mut more = false;
         for &i in &order[start..] {
-            let p = &self.products[i];
-            if !filter.matches(p) {
+            let item = &self.items[i as usize];
+            if !matcher.matches(item) {
                 continue;
             }
             if items.len() == limit {
                 more = true;
                 break;
             }
-            items.push(p);
+            items.push(item);
         }
         let next_cursor = match items.last() {
             Some(last) if more => Some(encode_cursor(&Cursor {
@@ -415,7 +630,7 @@ pub(crate) mod tests {
     }
 
     fn catalog() -> Catalog {
-        let products = (0..25)
+        let products: Vec<Product> = (0..25)
             .map(|i| {
                 product(
                     &format!("p{i}"),
@@ -466,7 +681,7 @@ pub(crate) mod tests {
         assert!(
             page.items
                 .iter()
-                .all(|p| (200..=300).contains(&p.from_price().unwrap().amount_minor))
+                .all(|p| (200..=300).contains(&p.from_price_minor().unwrap()))
         );
         assert!(!page.items.is_empty());
         assert_eq!(
@@ -484,6 +699,62 @@ pub(crate) mod tests {
             c.list(&ListFilter::default(), Sort::PriceAsc, Some(&other), 1)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn lookups_by_id_sku_and_category() {
+        let mut products: Vec<Product> = (0..40)
+            .map(|i| product(&format!("p{i}"), 100 + i as i64, i, &["mugs"]))
+            .collect();
+        products[3].title = "A \"quoted\" title with \\ and ünïcode".into();
+        products[7].variants[0].price.currency = "USD".into();
+        let mut second = products[7].variants[0].clone();
+        second.sku = "zz-last".into();
+        second.price.amount_minor = 5;
+        products[7].variants.push(second);
+        products[9].categories = vec!["gifts".into(), "mugs".into()];
+        let c = Catalog::new(products.clone(), vec![]);
+        assert_eq!(c.len(), 40);
+        for p in &products {
+            let item = c.get(p.id).unwrap();
+            assert_eq!(item.id, p.id);
+            assert_eq!(item.title(), p.title);
+            assert_eq!(c.product(p.id).as_ref(), Some(p));
+            let v = c.variant(&p.variants[0].sku).unwrap();
+            assert_eq!(v.item.id, p.id);
+            assert_eq!(v.price(), p.variants[0].price);
+        }
+        assert!(c.get(Uuid::new_v4()).is_none());
+        assert!(c.variant("nope").is_none());
+        let v = c.variant("zz-last").unwrap();
+        assert_eq!(
+            (v.item.id, v.amount_minor, v.currency),
+            (products[7].id, 5, "USD")
+        );
+        assert_eq!(c.get(products[7].id).unwrap().from_price_minor(), Some(5));
+        assert!(c.category_in_use("gifts") && c.category_in_use("mugs"));
+        assert!(!c.category_in_use("hats"));
+        // An unknown category matches nothing (rather than everything).
+        let hats = ListFilter {
+            category: Some("hats".into()),
+            ..Default::default()
+        };
+        assert!(
+            c.list(&hats, Sort::Newest, None, 10)
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        let gifts = ListFilter {
+            category: Some("gifts".into()),
+            ..Default::default()
+        };
+        let page = c.list(&gifts, Sort::Newest, None, 10).unwrap();
+        assert_eq!(
+            page.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![products[9].id]
+        );
+        assert!(c.matcher(&ListFilter::default()).is_all());
     }
 
     #[test]

@@ -163,10 +163,55 @@ pub trait CartStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A tenant's catalog as stored: one JSON document per product and per category, parsed by
+/// [`CatalogDocs::parse`] (off the async workers: it is the bulk of a load's CPU).
+#[derive(Debug, Default)]
+pub struct CatalogDocs {
+    pub products: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+impl CatalogDocs {
+    /// One document; an unreadable one is skipped (and logged).
+    pub fn parse_doc<T: serde::de::DeserializeOwned>(
+        tenant: &str,
+        kind: &str,
+        doc: &str,
+    ) -> Option<T> {
+        match serde_json::from_str(doc) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(tenant, kind, error = %e, "skipping unreadable catalog item");
+                None
+            }
+        }
+    }
+
+    /// The categories, and the products parsed one by one as the iterator is consumed.
+    pub fn parse(self, tenant: &str) -> (impl Iterator<Item = Product>, Vec<Category>) {
+        let categories = self
+            .categories
+            .iter()
+            .filter_map(|d| Self::parse_doc(tenant, "category", d))
+            .collect();
+        let tenant = tenant.to_owned();
+        let products = self
+            .products
+            .into_iter()
+            .filter_map(move |d| Self::parse_doc(&tenant, "product", &d));
+        (products, categories)
+    }
+}
+
+/// The catalog's source of truth. Every write is followed by [`CatalogStore::bump_version`], so
+/// a replica can tell whether its snapshot is still current by reading one counter
+/// ([`CatalogStore::version`]) instead of the whole catalog.
 pub trait CatalogStore: Send + Sync {
-    fn load(
-        &self,
-    ) -> impl Future<Output = Result<(Vec<Product>, Vec<Category>), StoreError>> + Send;
+    fn load(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send;
+    /// The tenant's catalog version: 0 before the first counted write.
+    fn version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Counts a write (after it is stored); returns the new version.
+    fn bump_version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn put_product(&self, product: &Product)
     -> impl Future<Output = Result<(), StoreError>> + Send;
     /// False when there was no such product.

@@ -1,6 +1,7 @@
 //! Merchant admin API (`admin/products`, `admin/categories`), authenticated by the tenant's
-//! admin key. Each write goes to DynamoDB, reloads this replica's snapshot before answering (so
-//! the merchant reads their own write) and tells the other replicas.
+//! admin key. Each write goes to DynamoDB, bumps the tenant's catalog version (what other
+//! replicas' freshness checks read), reloads this replica's snapshot before answering (so the
+//! merchant reads their own write) and tells the other replicas.
 
 use axum::{
     Json,
@@ -25,6 +26,7 @@ use crate::{
 };
 
 async fn changed(state: &AppState, tenant: &TenantRuntime) -> ApiResult<()> {
+    tenant.catalog.bump_version().await?;
     state.catalog.reload(&tenant.catalog).await?;
     state
         .bus
@@ -53,7 +55,7 @@ fn validate(snap: &Snapshot, draft: &ProductDraft, id: Option<Uuid>) -> ApiResul
         |sku| {
             snap.catalog
                 .variant(sku)
-                .is_some_and(|(p, _)| Some(p.id) != id)
+                .is_some_and(|v| Some(v.item.id) != id)
         },
     )?;
     Ok(())
@@ -194,11 +196,7 @@ pub async fn delete_category(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    let in_use = snap
-        .catalog
-        .products()
-        .iter()
-        .any(|p| p.categories.contains(&id))
+    let in_use = snap.catalog.category_in_use(&id)
         || snap
             .catalog
             .categories()

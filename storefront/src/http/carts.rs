@@ -57,10 +57,10 @@ pub struct SetQuantity {
 
 fn price(snap: &Snapshot, cart: &StoredCart) -> Result<CartView, PricingError> {
     let lookup = |sku: &str| {
-        snap.catalog.variant(sku).map(|(p, v)| CurrentPrice {
-            product_id: p.id,
-            title: p.title.clone(),
-            unit_price: v.price.clone(),
+        snap.catalog.variant(sku).map(|v| CurrentPrice {
+            product_id: v.item.id,
+            title: v.item.title(),
+            unit_price: v.price(),
         })
     };
     let (lines, total) = cart::price_lines(&cart.lines, lookup)?;

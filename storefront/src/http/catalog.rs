@@ -1,9 +1,13 @@
 //! Shopper catalog: `products`, `products/{id}`, `categories`. Served from the in-process
-//! snapshot; no storage round trip while it is fresh.
+//! snapshot; no storage round trip while it is fresh. Products are written from the JSON the
+//! snapshot serialised once per load: a product page is that JSON as is, a list page its items'
+//! JSON joined.
 
 use axum::{
     Json,
+    body::Body,
     extract::{Path, State},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -12,7 +16,7 @@ use uuid::Uuid;
 use super::extract::{ApiQuery, Tenant};
 use crate::{
     app::AppState,
-    domain::catalog::{Category, ListFilter, Product, Sort},
+    domain::catalog::{Category, Item, ListFilter, Product, Sort},
     error::{ApiError, ApiResult, Problem},
 };
 
@@ -75,6 +79,36 @@ fn parse_sort(raw: Option<&str>) -> ApiResult<Sort> {
     }
 }
 
+/// A JSON body that is already serialised (what `Json` would have written).
+pub fn json_response(body: impl Into<Body>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// `{"items":[…],"next_cursor":…}`, as serde would write [`ProductPage`].
+pub fn page_json(items: &[&Item], next_cursor: Option<&str>) -> Vec<u8> {
+    let size: usize = items.iter().map(|i| i.json().len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 64 + next_cursor.map_or(0, str::len));
+    out.extend_from_slice(b"{\"items\":[");
+    for (k, item) in items.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.json());
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    serde_json::to_writer(&mut out, &next_cursor).expect("writing to a Vec");
+    out.push(b'}');
+    out
+}
+
+// The handler writes this shape with `page_json`.
 /// A page of products.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProductPage<'a> {
@@ -106,11 +140,10 @@ pub async fn list_products(
         params.cursor.as_deref().filter(|c| !c.is_empty()),
         limit,
     )?;
-    Ok(Json(ProductPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    })
-    .into_response())
+    Ok(json_response(page_json(
+        &page.items,
+        page.next_cursor.as_deref(),
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog", params(("id" = Uuid, Path)),
@@ -122,11 +155,8 @@ pub async fn show_product(
 ) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("product"))?;
     let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    let product = snap
-        .catalog
-        .product(id)
-        .ok_or(ApiError::NotFound("product"))?;
-    Ok(Json(product).into_response())
+    let item = snap.catalog.get(id).ok_or(ApiError::NotFound("product"))?;
+    Ok(json_response(item.json().clone()))
 }
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "catalog",
@@ -137,4 +167,45 @@ pub async fn list_categories(
 ) -> ApiResult<Response> {
     let snap = state.catalog.snapshot(&tenant.catalog).await?;
     Ok(Json(snap.catalog.categories()).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::{Catalog, tests::product};
+
+    #[test]
+    fn pages_are_what_serde_writes_for_the_documented_shape() {
+        let mut products: Vec<Product> = (0..5)
+            .map(|i| product(&format!("Mug \"{i}\""), 100 * i, i as u32, &["kitchen"]))
+            .collect();
+        products[2].description = "Tab\there, quote \" and ünïcode".into();
+        let catalog = Catalog::new(products.clone(), vec![]);
+        let page = catalog
+            .list(&ListFilter::default(), Sort::PriceAsc, None, 3)
+            .unwrap();
+        let by_id = |id| products.iter().find(|p| p.id == id).unwrap();
+        let expected = ProductPage {
+            items: page.items.iter().map(|i| by_id(i.id)).collect(),
+            next_cursor: page.next_cursor.clone(),
+        };
+        assert!(expected.next_cursor.is_some());
+        assert_eq!(
+            page_json(&page.items, page.next_cursor.as_deref()),
+            serde_json::to_vec(&expected).unwrap()
+        );
+        let last = ProductPage {
+            items: vec![],
+            next_cursor: None,
+        };
+        assert_eq!(page_json(&[], None), serde_json::to_vec(&last).unwrap());
+        // A product page is the product's JSON, whatever `Json` would have written.
+        let item = catalog.get(products[2].id).unwrap();
+        assert_eq!(
+            item.json().as_ref(),
+            serde_json::to_vec(&products[2]).unwrap()
+        );
+        assert_eq!(item.product(), products[2]);
+        assert_eq!(item.title(), products[2].title);
+    }
 }

@@ -164,7 +164,7 @@ pub async fn checkout(
     let snap = state.catalog.snapshot(&tenant.catalog).await?;
     let mut lines = Vec::with_capacity(cart.lines.len());
     for (sku, qty) in &cart.lines {
-        let (product, variant) = snap
+        let variant = snap
             .catalog
             .variant(sku)
             .ok_or_else(|| ApiError::Conflict {
@@ -173,11 +173,11 @@ pub async fn checkout(
             })?;
         lines.push(OrderLine {
             sku: sku.clone(),
-            product_id: product.id,
-            title: product.title.clone(),
+            product_id: variant.item.id,
+            title: variant.item.title(),
             quantity: i32::try_from(*qty)
                 .map_err(|_| ApiError::invalid("quantity", "too large"))?,
-            unit_price: variant.price.clone(),
+            unit_price: variant.price(),
         });
     }
     let line_totals = lines

@@ -78,6 +78,7 @@ pub async fn show(
     let page = snap
         .catalog
         .list(&filter, sort, q.cursor.as_deref(), PAGE_SIZE)?;
+    let products: Vec<Product> = page.items.iter().map(|i| i.product()).collect();
     let categories = snap.catalog.categories();
     let current = category.and_then(|c| categories.iter().find(|k| k.id == c));
     let heading = current.map_or("All products", |c| c.name.as_str());
@@ -112,10 +113,10 @@ pub async fn show(
                     " "
                     button type="submit" class="secondary" { "Apply" }
                 }
-                @if page.items.is_empty() {
+                @if products.is_empty() {
                     p { "No products here yet." }
                 } @else {
-                    (product_grid(&page.items))
+                    (product_grid(&products))
                 }
                 nav class="pager" aria-label="Pages" {
                     @if q.cursor.is_some() {
@@ -132,7 +133,7 @@ pub async fn show(
 }
 
 /// Product cards, used by the catalog and search pages.
-pub fn product_grid(products: &[&Product]) -> Markup {
+pub fn product_grid(products: &[Product]) -> Markup {
     html! {
         ul class="grid" {
             @for p in products {

@@ -18,11 +18,13 @@ use crate::{
     app::AppState,
     domain::{
         catalog::{ListFilter, Product},
-        facets,
         pricing::Money,
     },
     error::ApiError,
-    http::catalog::parse_i64,
+    http::{
+        catalog::parse_i64,
+        search::{facets_of, ranked},
+    },
 };
 
 const PAGE_SIZE: usize = 12;
@@ -95,38 +97,28 @@ pub async fn show(
     };
     let snap = state.catalog.snapshot(&shop.tenant.catalog).await?;
     let catalog = &snap.catalog;
-    let found = snap
+    let words = snap
         .search
-        .search(&text)
+        .words(&text)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let matches: Vec<&Product> = match found {
-        Some(hits) => hits
-            .into_iter()
-            .filter_map(|(id, _)| catalog.product(id))
-            .collect(),
-        None => {
-            let mut all: Vec<&Product> = catalog.products().iter().collect();
-            all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-            all
-        }
-    };
+    let matches = ranked(&snap, &words)?;
     // Facets count what the text matched before the shopper's narrowing, so every option stays
     // visible; the result list applies the narrowing.
-    let counts = facets::count(matches.iter().copied());
-    let narrowed: Vec<&Product> = matches.into_iter().filter(|p| filter.matches(p)).collect();
+    let counts = facets_of(&snap, matches.iter().map(|&(p, _)| p));
+    let matcher = catalog.matcher(&filter);
+    let narrowed: Vec<u32> = matches
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|&p| catalog.item(p).is_some_and(|i| matcher.matches(i)))
+        .collect();
     let total = narrowed.len();
-    let shown: Vec<&Product> = narrowed
+    let shown: Vec<Product> = narrowed
         .iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
-        .copied()
+        .filter_map(|&p| catalog.item(p).map(|i| i.product()))
         .collect();
-    let currency = catalog
-        .products()
-        .iter()
-        .find_map(|p| p.from_price())
-        .map(|m| m.currency.clone())
-        .unwrap_or_default();
+    let currency = catalog.some_currency().unwrap_or_default().to_owned();
     let band_label = |min: i64, max: Option<i64>| {
         let m = |a| {
             money(&Money {

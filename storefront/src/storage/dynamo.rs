@@ -18,7 +18,8 @@ use crate::domain::{
     cart::{Lines, MAX_LINES, MAX_QUANTITY},
     catalog::{Category, Product},
     ports::{
-        CartStore, CartWriteError, CatalogStore, Session, SessionStore, StoreError, StoredCart,
+        CartStore, CartWriteError, CatalogDocs, CatalogStore, Session, SessionStore, StoreError,
+        StoredCart,
     },
 };
 
@@ -120,7 +121,8 @@ pub async fn ensure_table(client: &Client, name: &str, ttl: bool) -> Result<(), 
     Ok(())
 }
 
-/// One tenant's products and categories in its catalog table.
+/// One tenant's products and categories in its catalog table (partition `<tenant>#CATALOG`: items
+/// `PRODUCT#<id>` and `CATEGORY#<id>` holding JSON in `doc`, and the write counter `VERSION`).
 #[derive(Clone)]
 pub struct DynamoCatalog {
     pub client: Client,
@@ -161,9 +163,12 @@ impl DynamoCatalog {
     }
 }
 
+/// The sort key of the catalog's version counter (in the catalog's own partition).
+const VERSION_SK: &str = "VERSION";
+
 impl CatalogStore for DynamoCatalog {
-    async fn load(&self) -> Result<(Vec<Product>, Vec<Category>), StoreError> {
-        let (mut products, mut categories) = (Vec::new(), Vec::new());
+    async fn load(&self) -> Result<CatalogDocs, StoreError> {
+        let mut docs = CatalogDocs::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let out = self
@@ -177,27 +182,69 @@ impl CatalogStore for DynamoCatalog {
                 .send()
                 .await
                 .map_err(ddb_err)?;
-            for item in out.items() {
-                let (Some(sk), Some(doc)) = (get_s(item, "sk"), get_s(item, "doc")) else {
+            let last = out.last_evaluated_key;
+            for mut item in out.items.unwrap_or_default() {
+                let Some(sk) = get_s(&item, "sk") else {
                     continue;
                 };
-                let parsed = if sk.starts_with("PRODUCT#") {
-                    serde_json::from_str(doc).map(|p| products.push(p))
+                let list = if sk.starts_with("PRODUCT#") {
+                    &mut docs.products
                 } else if sk.starts_with("CATEGORY#") {
-                    serde_json::from_str(doc).map(|c| categories.push(c))
+                    &mut docs.categories
                 } else {
-                    Ok(())
+                    continue;
                 };
-                if let Err(e) = parsed {
-                    tracing::warn!(tenant = %self.tenant, sk, error = %e, "skipping unreadable catalog item");
+                if let Some(AttributeValue::S(doc)) = item.remove("doc") {
+                    list.push(doc);
                 }
             }
-            match out.last_evaluated_key {
+            match last {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }
         }
-        Ok((products, categories))
+        Ok(docs)
+    }
+
+    async fn version(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(self.pk()))
+            .key("sk", s(VERSION_SK))
+            .consistent_read(true)
+            .projection_expression("v")
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| get_n(i, "v"))
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0))
+    }
+
+    async fn bump_version(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(self.pk()))
+            .key("sk", s(VERSION_SK))
+            .update_expression("ADD v :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "v"))
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0))
     }
 
     async fn put_product(&self, product: &Product) -> Result<(), StoreError> {
