@@ -1,7 +1,7 @@
 //! Builds the runtime: settings, shared state, the router, and serving with graceful shutdown.
 //! The binary and the integration tests both go through [`build_state`] and [`router`].
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::Router;
 
@@ -25,9 +25,14 @@ pub struct Settings {
     /// Connections per PostgreSQL database.
     pub pg_pool_size: usize,
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (slow-loris bound).
+    pub header_read_timeout: Duration,
     pub body_limit_bytes: usize,
-    /// Longest a replica serves a catalog snapshot without reloading it.
+    /// Catalog freshness: a snapshot is checked against the catalog's version counter after a
+    /// jittered [½, 1) × this, and never served unchecked for longer than 2 × this.
     pub catalog_max_staleness: Duration,
+    /// Bytes of search answers kept across requests (0 disables the cache).
+    pub search_cache_bytes: usize,
     pub session_ttl: Duration,
     /// Longest a validated session is trusted from memory.
     pub session_cache_ttl: Duration,
@@ -50,8 +55,10 @@ impl Default for Settings {
             // more only queue inside PostgreSQL.
             pg_pool_size: 6,
             request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
             catalog_max_staleness: Duration::from_secs(30),
+            search_cache_bytes: 16 * 1024 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             session_cache_ttl: Duration::from_secs(30),
             cart_ttl: Duration::from_secs(14 * 24 * 3600),
@@ -71,8 +78,9 @@ pub struct AppState {
     pub tenants: Arc<Tenants>,
     pub catalog: Arc<CatalogCache>,
     pub sessions: Arc<SessionCache>,
+    pub search_cache: Arc<crate::search_cache::SearchCache>,
     pub bus: Bus,
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub commerce: Arc<crate::commerce::CommerceServices>,
@@ -86,6 +94,12 @@ pub async fn build_state(
     let redis = redis::Client::open(settings.redis_url.as_str())?;
     let bus = Bus::connect(&redis).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let catalog = Arc::new(CatalogCache::new(settings.catalog_max_staleness));
+    let search_cache = Arc::new(crate::search_cache::SearchCache::new(
+        settings.search_cache_bytes,
+    ));
+    let mut metrics = Metrics::default();
+    metrics.register_caches(&catalog, &search_cache);
     let state = AppState {
         tenants: Arc::new(Tenants::new(
             dynamo.clone(),
@@ -93,10 +107,11 @@ pub async fn build_state(
             settings.cart_ttl,
             settings.create_tables,
         )),
-        catalog: Arc::new(CatalogCache::new(settings.catalog_max_staleness)),
+        catalog,
         sessions: Arc::new(SessionCache::new(settings.session_cache_ttl)),
-        limiter: RateLimiter::new(bus.connection()),
-        metrics: Arc::new(Metrics::default()),
+        search_cache,
+        limiter: Arc::new(RateLimiter::new(bus.connection())),
+        metrics: Arc::new(metrics),
         settings: Arc::new(settings),
         bus: bus.clone(),
         dynamo,
@@ -139,14 +154,80 @@ pub fn router(state: AppState) -> Router {
     crate::http::router(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes requests in flight.
+/// Largest request head (request line and headers) accepted on HTTP/1; larger gets 431. ALB
+/// itself refuses heads over 64 KiB, so nothing legitimate is lost.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long requests in flight may take to finish once shutdown has begun.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serves until `shutdown` resolves, then finishes requests in flight (for at most 20 s).
+///
+/// Connections are served by hyper directly rather than `axum::serve`, which offers neither a
+/// header-read timeout nor a header size limit: a client that dribbles its headers is cut off
+/// after `header_read_timeout`, and a request head over [`MAX_HEADER_BYTES`] is answered 431.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::ServiceExt as _;
+
+    let header_read_timeout = state.settings.header_read_timeout;
+    let app = router(state);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                req
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain timeout; stopping anyway");
+    }
+    Ok(())
 }

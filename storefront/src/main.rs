@@ -6,6 +6,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use emporium_storefront::{Settings, app, telemetry, tenants};
 
+// mimalloc returns freed memory to the OS where glibc kept catalog reloads' garbage resident
+// (docs/decisions/0011-runtime-catalog-memory-and-caching.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Emporium storefront runtime.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
@@ -37,11 +43,15 @@ struct Args {
     /// Seconds a request may take.
     #[arg(long, env = "EMPORIUM_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     request_timeout_secs: u64,
+    /// Seconds a client may take to send a request's headers; slower connections are closed.
+    #[arg(long, env = "EMPORIUM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "EMPORIUM_BODY_LIMIT_BYTES", default_value_t = 65536)]
     body_limit_bytes: usize,
-    /// Catalog freshness, in seconds: a snapshot older than (a jittered) this is refreshed in
-    /// the background while still served; one older than twice this is never served.
+    /// Catalog freshness, in seconds: a snapshot not verified current (one read of the
+    /// catalog's version counter) for a jittered this is checked in the background while still
+    /// served; one unverified for twice this is never served.
     #[arg(
         long,
         env = "EMPORIUM_CATALOG_MAX_STALENESS_SECS",
@@ -51,6 +61,9 @@ struct Args {
     /// Longest a validated session is trusted from memory, in seconds (0 disables the cache).
     #[arg(long, env = "EMPORIUM_SESSION_CACHE_SECS", default_value_t = 30)]
     session_cache_secs: u64,
+    /// MiB of search answers kept for repeated queries (0 disables the cache).
+    #[arg(long, env = "EMPORIUM_SEARCH_CACHE_MIB", default_value_t = 16)]
+    search_cache_mib: usize,
     /// Login attempts allowed per client IP per window.
     #[arg(long, env = "EMPORIUM_LOGIN_LIMIT_PER_IP", default_value_t = 30)]
     login_limit_per_ip: u32,
@@ -74,9 +87,11 @@ async fn main() -> anyhow::Result<()> {
         create_tables: args.create_tables,
         pg_pool_size: args.pg_pool_size,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
         body_limit_bytes: args.body_limit_bytes,
         catalog_max_staleness: Duration::from_secs(args.catalog_max_staleness_secs),
         session_cache_ttl: Duration::from_secs(args.session_cache_secs),
+        search_cache_bytes: args.search_cache_mib.saturating_mul(1024 * 1024),
         login_limit_per_ip: args.login_limit_per_ip,
         login_limit_per_email: args.login_limit_per_email,
         trust_forwarded_for: args.trust_forwarded_for,

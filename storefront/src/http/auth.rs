@@ -92,7 +92,7 @@ pub async fn register(
     if let Err(retry_after_secs) = state
         .limiter
         .hit(&key, s.login_limit_per_ip, s.login_window.as_secs().max(1))
-        .await?
+        .await
     {
         return Err(ApiError::RateLimited { retry_after_secs });
     }
@@ -148,7 +148,7 @@ pub async fn login(
         if let Err(retry_after_secs) = state
             .limiter
             .hit(&limit_key(tenant.id(), kind, value), limit, window)
-            .await?
+            .await
         {
             state.metrics.logins_rate_limited.inc();
             return Err(ApiError::RateLimited { retry_after_secs });

@@ -5,9 +5,17 @@
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use redis::{AsyncCommands as _, aio::ConnectionManager};
+use redis::{
+    AsyncCommands as _,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
 
 use crate::domain::ports::StoreError;
+
+/// Longest wait for Redis to connect or answer one command.
+pub const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Connection attempts at start, a second apart, before the runtime gives up.
+const CONNECT_ATTEMPTS: u32 = 10;
 
 const CHANNEL: &str = "emporium:storefront:events";
 
@@ -57,9 +65,27 @@ pub type Handler = Arc<dyn Fn(Option<Notice>) + Send + Sync>;
 
 impl Bus {
     pub async fn connect(client: &redis::Client) -> Result<Self, StoreError> {
-        let conn = ConnectionManager::new(client.clone())
-            .await
-            .map_err(|e| StoreError::new("redis", e))?;
+        // Without timeouts a Redis that stops answering (paused, network partition) would hang
+        // every login and publish; with them the callers fall back (see `ratelimit`) within 1 s.
+        // No retries inside the manager: its backoff starts at 1 s and multiplies, and every
+        // command waits for a reconnection in progress; the next command simply tries again.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(0)
+            .set_max_delay(1000);
+        let mut attempt = 0;
+        let conn = loop {
+            attempt += 1;
+            match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                Ok(conn) => break conn,
+                Err(e) if attempt < CONNECT_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "redis not reachable yet; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(StoreError::new("redis", e)),
+            }
+        };
         Ok(Self {
             conn,
             origin: uuid::Uuid::new_v4().simple().to_string(),

@@ -14,6 +14,9 @@ use kube::{
 
 use super::{Source, Tenants};
 
+/// How often the tenant Secrets are listed afresh (see [`run`]).
+const RELIST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn key(secret: &Secret) -> String {
     format!(
         "{}/{}",
@@ -57,36 +60,53 @@ pub async fn run(
         None => Api::all(client),
     };
     let config = watcher::Config::default().labels(TENANT_SECRET_SELECTOR);
-    let mut events = watcher(api, config).default_backoff().boxed();
-    let mut relist: Option<Vec<Secret>> = None;
+    // The watch is started again from a full list every `RELIST_EVERY`: after an API server
+    // restart a kube watch can stay deaf (the operator hit this; see its `watchdog`), and a
+    // fresh list also repairs anything missed. One list of the tenant Secrets per replica per
+    // period is the whole cost.
     loop {
-        match events.try_next().await {
-            Ok(Some(watcher::Event::Apply(s))) => apply(&tenants, &s).await,
-            Ok(Some(watcher::Event::Delete(s))) => {
-                if let Some(id) = tenants.remove_secret(&key(&s)) {
-                    on_removed(&id);
-                }
-            }
-            Ok(Some(watcher::Event::Init)) => relist = Some(Vec::new()),
-            Ok(Some(watcher::Event::InitApply(s))) => relist.get_or_insert_with(Vec::new).push(s),
-            Ok(Some(watcher::Event::InitDone)) => {
-                let listed = relist.take().unwrap_or_default();
-                let keep: Vec<String> = listed.iter().map(key).collect();
-                for gone in tenants
-                    .secret_keys()
-                    .into_iter()
-                    .filter(|k| !keep.contains(k))
-                {
-                    if let Some(id) = tenants.remove_secret(&gone) {
+        let mut events = watcher(api.clone(), config.clone())
+            .default_backoff()
+            .boxed();
+        let relist_at = tokio::time::sleep(RELIST_EVERY);
+        tokio::pin!(relist_at);
+        let mut relist: Option<Vec<Secret>> = None;
+        loop {
+            let event = tokio::select! {
+                () = &mut relist_at => break,
+                event = events.try_next() => event,
+            };
+            match event {
+                Ok(Some(watcher::Event::Apply(s))) => apply(&tenants, &s).await,
+                Ok(Some(watcher::Event::Delete(s))) => {
+                    if let Some(id) = tenants.remove_secret(&key(&s)) {
                         on_removed(&id);
                     }
                 }
-                for s in &listed {
-                    apply(&tenants, s).await;
+                Ok(Some(watcher::Event::Init)) => relist = Some(Vec::new()),
+                Ok(Some(watcher::Event::InitApply(s))) => {
+                    relist.get_or_insert_with(Vec::new).push(s)
                 }
+                Ok(Some(watcher::Event::InitDone)) => {
+                    let listed = relist.take().unwrap_or_default();
+                    let keep: Vec<String> = listed.iter().map(key).collect();
+                    for gone in tenants
+                        .secret_keys()
+                        .into_iter()
+                        .filter(|k| !keep.contains(k))
+                    {
+                        if let Some(id) = tenants.remove_secret(&gone) {
+                            on_removed(&id);
+                        }
+                    }
+                    for s in &listed {
+                        apply(&tenants, s).await;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => tracing::warn!(error = %e, "watching tenant Secrets"),
             }
-            Ok(None) => break,
-            Err(e) => tracing::warn!(error = %e, "watching tenant Secrets"),
         }
+        tracing::debug!("listing tenant Secrets again");
     }
 }
