@@ -162,7 +162,7 @@ func up(o upOptions) error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+keys.path("sa.pub"),
 		"--service-account-signing-key-file="+keys.path("sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=RBAC",
 		"--profiling=false",
 		"--v=1",
