@@ -88,6 +88,50 @@ fn readiness_in(flags: &[&str], selector: &str) -> BTreeMap<String, bool> {
         .collect()
 }
 
+/// Waits until all `tenants` Storefronts of `selector` are Ready, failing the test as soon as
+/// the operator exits or with the operator logs' location after [`READY_WITHIN`].
+async fn wait_all_ready(
+    flags: &[&str],
+    selector: &str,
+    tenants: usize,
+    operator: &std::sync::Mutex<Process>,
+    logs: &std::path::Path,
+) {
+    let result = eventually("every Storefront Ready", READY_WITHIN, || async {
+        if let Ok(mut op) = operator.lock() {
+            op.assert_running();
+        }
+        let states = readiness_in(flags, selector);
+        let ready = states.values().filter(|r| **r).count();
+        if ready == tenants && states.len() == tenants {
+            Ok(Some(()))
+        } else {
+            let waiting: Vec<&String> = states
+                .iter()
+                .filter(|(_, r)| !**r)
+                .map(|(n, _)| n)
+                .collect();
+            Err(anyhow::anyhow!(
+                "{ready}/{tenants} Ready; waiting for {waiting:?}"
+            ))
+        }
+    })
+    .await;
+    if let Err(e) = result {
+        panic!("{e:#}; operator logs in {}", logs.display());
+    }
+}
+
+/// A connection to the stack's PostgreSQL, where the operator makes tenant databases and roles.
+async fn stack_postgres() -> tokio_postgres::Client {
+    let url = Stack::get().var("DATABASE_URL").expect("DATABASE_URL");
+    let (pg, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    pg
+}
+
 /// What exists under this run's data prefix: (databases, roles, tables, namespaces).
 async fn inventory(
     pg: &tokio_postgres::Client,
@@ -170,7 +214,6 @@ impl Drop for Cleanup {
 async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     let started = std::time::Instant::now();
     let tenants = tenants();
-    let stack = Stack::get();
     let root = workspace_root();
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let label = "emporium.dev/reliability";
@@ -227,42 +270,14 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     // Then left alone, it converges.
     let operator = std::sync::Mutex::new(operator);
     let calm = std::time::Instant::now();
-    let last = eventually("every Storefront Ready", READY_WITHIN, || async {
-        if let Ok(mut op) = operator.lock() {
-            op.assert_running();
-        }
-        let states = readiness(&selector);
-        let ready = states.values().filter(|r| **r).count();
-        if ready == tenants && states.len() == tenants {
-            Ok(Some(()))
-        } else {
-            let waiting: Vec<&String> = states
-                .iter()
-                .filter(|(_, r)| !**r)
-                .map(|(n, _)| n)
-                .collect();
-            Err(anyhow::anyhow!(
-                "{ready}/{tenants} Ready; waiting for {waiting:?}"
-            ))
-        }
-    })
-    .await;
-    if let Err(e) = last {
-        panic!("{e:#}; operator logs in {}", artifacts.display());
-    }
+    wait_all_ready(&[], &selector, tenants, &operator, &artifacts).await;
     println!(
         "all {tenants} Ready {:.1}s after the last SIGKILL",
         calm.elapsed().as_secs_f64()
     );
 
     // Nothing twice.
-    let (pg, connection) = tokio_postgres::connect(
-        stack.var("DATABASE_URL").expect("DATABASE_URL"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
+    let pg = stack_postgres().await;
     let namespace_prefix = format!("store-rel-{run}-");
     let (databases, roles, tables, namespaces) = inventory(&pg, &prefix, &namespace_prefix)
         .await
@@ -425,7 +440,6 @@ impl Drop for PrivateControlPlane {
 async fn operator_rides_out_an_api_server_crash_while_provisioning() {
     const CRASH_TENANTS: usize = 8;
     let started = std::time::Instant::now();
-    let stack = Stack::get();
     let root = workspace_root();
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let artifacts = root.join("tests/artifacts/reliability-apiserver");
@@ -542,35 +556,14 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
 
     let operator = std::sync::Mutex::new(operator);
     let calm = std::time::Instant::now();
-    let converged = eventually("every Storefront Ready", READY_WITHIN, || async {
-        if let Ok(mut op) = operator.lock() {
-            op.assert_running();
-        }
-        let states = readiness_in(&kc, &selector);
-        let ready = states.values().filter(|r| **r).count();
-        if ready == CRASH_TENANTS && states.len() == CRASH_TENANTS {
-            Ok(Some(()))
-        } else {
-            Err(anyhow::anyhow!("{ready}/{CRASH_TENANTS} Ready"))
-        }
-    })
-    .await;
-    if let Err(e) = converged {
-        panic!("{e:#}; logs in {}", artifacts.display());
-    }
+    wait_all_ready(&kc, &selector, CRASH_TENANTS, &operator, &artifacts).await;
     println!(
         "all {CRASH_TENANTS} Ready {:.1}s after the API server came back, without restarting the operator",
         calm.elapsed().as_secs_f64()
     );
 
     // Nothing twice: one database, role and namespace, three tables per tenant.
-    let (pg, connection) = tokio_postgres::connect(
-        stack.var("DATABASE_URL").expect("DATABASE_URL"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
+    let pg = stack_postgres().await;
     let (databases, roles, tables, _) = inventory(&pg, &prefix, "-")
         .await
         .expect("list what the operator made");
