@@ -52,11 +52,17 @@ go_tool() { # name, cache key, build command...
   local name=$1 key=$2; shift 2
   local cached="$cache/bin/$name-$key"
   if [ ! -x "$cached" ]; then
+    # Two checkouts installing at once build each tool once: the second waits for the first.
+    exec 9>"$cache/bin/.lock-$name"
+    flock 9
+  fi
+  if [ ! -x "$cached" ]; then
     log "building $name ($key); the first build takes a while on 2 cores"
     local tmp="$cache/bin/.tmp-$name-$$"
     "$@" "$tmp"
     mv "$tmp" "$cached"
   fi
+  exec 9>&-
   ln -sf "$cached" ".bin/$name"
 }
 
