@@ -1,4 +1,6 @@
-//! Storage adapters: each implements a trait from [`crate::domain::ports`].
+//! Storage adapters: the DynamoDB and PostgreSQL stores implement the traits in
+//! [`crate::domain::ports`]; [`bus`] carries notices between replicas and [`ratelimit`] counts
+//! login attempts, both over Redis.
 
 pub mod bus;
 pub mod dynamo;

@@ -6,13 +6,11 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
+use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 
 /// Most windows kept in memory while Redis is away; beyond it expired ones are dropped first,
@@ -48,11 +46,7 @@ impl RateLimiter {
                 if !self.degraded.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %e, "redis unreachable; counting login attempts in this replica until it answers");
                 }
-                let (count, left) = self.local.lock().unwrap_or_else(|e| e.into_inner()).hit(
-                    key,
-                    window_secs,
-                    Instant::now(),
-                );
+                let (count, left) = self.local.lock().hit(key, window_secs, Instant::now());
                 verdict(count, limit, left.as_secs().max(1))
             }
         }
