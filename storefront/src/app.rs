@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use axum::Router;
 
 use crate::{
-    catalog_cache::CatalogCache,
+    catalog::CatalogCache,
     metrics::Metrics,
     sessions::SessionCache,
     storage::{
@@ -78,7 +78,7 @@ pub struct AppState {
     pub tenants: Arc<Tenants>,
     pub catalog: Arc<CatalogCache>,
     pub sessions: Arc<SessionCache>,
-    pub search_cache: Arc<crate::search_cache::SearchCache>,
+    pub search_cache: Arc<crate::catalog::SearchCache>,
     pub bus: Bus,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
@@ -95,7 +95,7 @@ pub async fn build_state(
     let bus = Bus::connect(&redis).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     let catalog = Arc::new(CatalogCache::new(settings.catalog_max_staleness));
-    let search_cache = Arc::new(crate::search_cache::SearchCache::new(
+    let search_cache = Arc::new(crate::catalog::SearchCache::new(
         settings.search_cache_bytes,
     ));
     let mut metrics = Metrics::default();

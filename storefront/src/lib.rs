@@ -1,6 +1,6 @@
 //! The Emporium storefront runtime as a library, so the binary and the tests build the same app.
 pub mod app;
-pub mod catalog_cache;
+pub mod catalog;
 pub mod commerce;
 pub mod domain;
 pub mod error;
@@ -10,8 +10,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod payments;
-pub mod search;
-pub mod search_cache;
 pub mod sessions;
 pub mod storage;
 pub mod tenants;

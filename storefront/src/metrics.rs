@@ -81,8 +81,8 @@ impl Metrics {
     /// Registers the catalog cache's and the search cache's counters.
     pub fn register_caches(
         &mut self,
-        catalog: &crate::catalog_cache::CatalogCache,
-        search: &crate::search_cache::SearchCache,
+        catalog: &crate::catalog::CatalogCache,
+        search: &crate::catalog::SearchCache,
     ) {
         self.registry.register(
             "catalog_loads",

@@ -4,7 +4,6 @@
 pub mod accounts;
 pub mod cart;
 pub mod catalog;
-pub mod facets;
 pub mod inventory;
 pub mod orders;
 pub mod ports;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::extract::{Admin, ApiJson};
 use crate::{
     app::AppState,
-    catalog_cache::Snapshot,
+    catalog::Snapshot,
     domain::{
         catalog::{Category, CategoryDraft, Product, ProductDraft},
         ports::CatalogStore as _,

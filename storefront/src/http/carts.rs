@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::extract::{ApiJson, MaybeSignedIn, Tenant};
 use crate::{
     app::AppState,
-    catalog_cache::Snapshot,
+    catalog::Snapshot,
     domain::{
         cart::{self, CurrentPrice, PricedLine},
         catalog::is_sku,

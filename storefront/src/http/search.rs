@@ -17,13 +17,9 @@ use super::{
 };
 use crate::{
     app::AppState,
-    catalog_cache::Snapshot,
-    domain::{
-        catalog::{ListFilter, Product},
-        facets::Facets,
-    },
+    catalog::{SearchAnswer, SearchCache, Snapshot},
+    domain::catalog::{Facets, ListFilter, Product},
     error::{ApiError, ApiResult, Problem},
-    search_cache::{SearchAnswer, SearchCache},
 };
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -188,9 +184,7 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        catalog_cache::snapshot_for_tests as snapshot_of, domain::catalog::tests::product,
-    };
+    use crate::{catalog::snapshot_for_tests as snapshot_of, domain::catalog::tests::product};
 
     #[test]
     fn rendered_answers_are_what_serde_writes_for_the_documented_shape() {

@@ -9,10 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::{
-    catalog::Product,
-    pricing::{PriceBand, price_band},
-};
+use super::model::Product;
+use crate::domain::pricing::{PriceBand, price_band};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FacetCount {

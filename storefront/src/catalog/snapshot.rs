@@ -1,0 +1,101 @@
+//! A tenant's catalog snapshot: the compact catalog and its search index, built together from
+//! one load of the catalog's documents, and the source they are loaded from.
+
+use std::{
+    future::Future,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Instant,
+};
+
+use super::search::SearchIndex;
+use crate::{
+    domain::{
+        catalog::Catalog,
+        ports::{CatalogDocs, CatalogStore, StoreError},
+    },
+    storage::dynamo::DynamoCatalog,
+};
+
+/// What requests read: never changes once built.
+pub struct Snapshot {
+    pub catalog: Catalog,
+    pub search: SearchIndex,
+    /// The tenant's catalog version this snapshot was loaded at.
+    pub version: u64,
+    /// Unique within this process (never reused, whatever the tenant): keys answers derived
+    /// from this snapshot in caches.
+    pub serial: u64,
+    pub(super) loaded_at: Instant,
+}
+
+/// Where the cache loads a tenant's catalog from (DynamoDB; a fake in tests).
+pub trait CatalogSource: Clone + Send + Sync + 'static {
+    fn tenant(&self) -> &str;
+    /// The catalog's version counter (cheap: one item).
+    fn version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The whole catalog.
+    fn fetch(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send;
+}
+
+impl CatalogSource for DynamoCatalog {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    fn version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        CatalogStore::version(self)
+    }
+
+    fn fetch(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send {
+        CatalogStore::load(self)
+    }
+}
+
+/// Serials of snapshots, process-wide.
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Parses the catalog and builds its search index (CPU-bound: runs on the blocking pool).
+pub(super) fn build(
+    tenant: &str,
+    docs: CatalogDocs,
+    version: u64,
+    loaded_at: Instant,
+) -> Result<Snapshot, StoreError> {
+    let search_err = |e| StoreError::new("search", e);
+    let (products, categories) = docs.parse(tenant);
+    // One pass: each product is indexed, then kept as its compact form, then dropped.
+    let mut index = SearchIndex::builder().map_err(search_err)?;
+    let mut failed = None;
+    let products = products.map_while(|p| match index.add(&p) {
+        Ok(()) => Some(p),
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    let catalog = Catalog::new(products, categories);
+    if let Some(e) = failed {
+        return Err(search_err(e));
+    }
+    let search = index.finish().map_err(search_err)?;
+    Ok(Snapshot {
+        catalog,
+        search,
+        version,
+        serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+        loaded_at,
+    })
+}
+
+/// A snapshot of `products` (and no category), as a load would build it.
+#[cfg(test)]
+pub(crate) fn snapshot_for_tests(products: Vec<crate::domain::catalog::Product>) -> Snapshot {
+    let docs = CatalogDocs {
+        products: products
+            .iter()
+            .map(|p| serde_json::to_string(p).unwrap())
+            .collect(),
+        categories: Vec::new(),
+    };
+    build("test", docs, 0, Instant::now()).unwrap()
+}

@@ -1,0 +1,56 @@
+//! The catalog's stored types: products, their variants, and categories.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::pricing::Money;
+
+/// A sellable variant of a product (size, colour, ...), identified by its SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Variant {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+    pub price: Money,
+    /// Attribute name → value, e.g. `colour: red`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Image URLs (http or https).
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+/// A product as the catalog stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Product {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    /// Ids of the categories the product is listed in.
+    pub categories: Vec<String>,
+    pub variants: Vec<Variant>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Product {
+    /// The lowest variant price: what lists sort and filter by.
+    pub fn from_price(&self) -> Option<&Money> {
+        self.variants
+            .iter()
+            .map(|v| &v.price)
+            .min_by_key(|m| m.amount_minor)
+    }
+}
+
+/// A category shoppers browse by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Category {
+    /// A slug: lower-case letters, digits and dashes.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+}
