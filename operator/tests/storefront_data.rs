@@ -18,8 +18,8 @@ use std::{
 
 use common::{condition_is_true, plan, spawn_operator, test_config};
 use emporium_integration_tests::{
-    Stack, apply, create_table, eventually, install_crds, moto_subnets, postgres_admin,
-    postgres_admin_url, table_tags, tables_with_prefix, unique,
+    Stack, apply, create_table, databases_like, eventually, install_crds, moto_subnets,
+    postgres_admin, postgres_admin_url, roles_like, table_tags, tables_with_prefix, unique,
 };
 use emporium_operator::{
     config::{DataProviderChoice, DataSettings, OperatorConfig},
@@ -218,28 +218,12 @@ impl World {
     async fn drop_leftovers(&self) {
         let admin = postgres_admin().await;
         let like = format!("{}%", self.prefix);
-        let rows = admin
-            .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1",
-                &[&like],
-            )
-            .await
-            .unwrap_or_default();
-        for row in rows {
-            let name: String = row.get(0);
+        for name in databases_like(&admin, &like).await.unwrap_or_default() {
             let _ = admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .await;
         }
-        let rows = admin
-            .query(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
-                &[&like],
-            )
-            .await
-            .unwrap_or_default();
-        for row in rows {
-            let name: String = row.get(0);
+        for name in roles_like(&admin, &like).await.unwrap_or_default() {
             let _ = admin
                 .batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""))
                 .await;
@@ -275,16 +259,18 @@ async fn start_operator_with(
     Ok(spawn_operator(client, config, providers))
 }
 
-async fn databases_like(prefix: &str) -> Vec<String> {
+/// The stack's databases whose names start with `prefix`.
+async fn databases_with_prefix(prefix: &str) -> Vec<String> {
     let pattern = format!("{prefix}%");
-    emporium_integration_tests::databases_like(&postgres_admin().await, &pattern)
+    databases_like(&postgres_admin().await, &pattern)
         .await
         .expect("query")
 }
 
-async fn roles_like(prefix: &str) -> Vec<String> {
+/// The stack's roles whose names start with `prefix`.
+async fn roles_with_prefix(prefix: &str) -> Vec<String> {
     let pattern = format!("{prefix}%");
-    emporium_integration_tests::roles_like(&postgres_admin().await, &pattern)
+    roles_like(&postgres_admin().await, &pattern)
         .await
         .expect("query")
 }
@@ -391,8 +377,8 @@ async fn a_dedicated_tenant_gets_a_working_database_and_tables_and_no_secret_lea
     // Delete with deletionPolicy Delete: database, role and tables are gone.
     drop(tenant_db);
     world.delete_and_wait_gone(&name).await?;
-    assert!(databases_like(&world.prefix).await.is_empty());
-    assert!(roles_like(&world.prefix).await.is_empty());
+    assert!(databases_with_prefix(&world.prefix).await.is_empty());
+    assert!(roles_with_prefix(&world.prefix).await.is_empty());
     eventually("tables deleted", WAIT, || async {
         Ok(tables_with_prefix(&dynamodb, &world.prefix)
             .await
@@ -446,13 +432,16 @@ async fn pooled_tenants_share_the_pool_database_and_tables() -> anyhow::Result<(
     drop(pool);
 
     // One pool database and three pool tables, however many tenants.
-    assert_eq!(databases_like(&world.prefix).await, vec![pool_db.clone()]);
+    assert_eq!(
+        databases_with_prefix(&world.prefix).await,
+        vec![pool_db.clone()]
+    );
     let dynamodb = Stack::get().dynamodb().await?;
     assert_eq!(tables_with_prefix(&dynamodb, &world.prefix).await.len(), 3);
 
     // Offboarding a pooled tenant leaves the shared pool alone.
     world.delete_and_wait_gone(&a).await?;
-    assert_eq!(databases_like(&world.prefix).await, vec![pool_db]);
+    assert_eq!(databases_with_prefix(&world.prefix).await, vec![pool_db]);
     assert_eq!(tables_with_prefix(&dynamodb, &world.prefix).await.len(), 3);
     world.wait_ready(&b).await?;
 
@@ -497,7 +486,7 @@ async fn retain_keeps_and_marks_snapshot_backs_up_tables_then_deletes() -> anyho
         note.contains("emporium.dev/orphaned=true"),
         "comment: {note:?}"
     );
-    assert!(roles_like(&retained_db).await.contains(&retained_db));
+    assert!(roles_with_prefix(&retained_db).await.contains(&retained_db));
     for table in dedicated_tables(&world.prefix, &retain) {
         let tags = table_tags(&dynamodb, &table).await;
         assert!(
@@ -556,8 +545,8 @@ async fn a_restarted_controller_creates_nothing_twice() -> anyhow::Result<()> {
         .map(|t| names::postgres_identifier(&world.prefix, t))
         .collect();
     expected_dbs.sort();
-    assert_eq!(databases_like(&world.prefix).await, expected_dbs);
-    assert_eq!(roles_like(&world.prefix).await, expected_dbs);
+    assert_eq!(databases_with_prefix(&world.prefix).await, expected_dbs);
+    assert_eq!(roles_with_prefix(&world.prefix).await, expected_dbs);
     let dynamodb = Stack::get().dynamodb().await?;
     let mut expected_tables: Vec<String> = tenants
         .iter()
@@ -576,7 +565,7 @@ async fn a_restarted_controller_creates_nothing_twice() -> anyhow::Result<()> {
     for tenant in &tenants {
         world.wait_ready(tenant).await?;
     }
-    assert_eq!(databases_like(&world.prefix).await, expected_dbs);
+    assert_eq!(databases_with_prefix(&world.prefix).await, expected_dbs);
     assert_eq!(
         tables_with_prefix(&dynamodb, &world.prefix).await,
         expected_tables
@@ -732,7 +721,11 @@ async fn a_dedicated_tenant_adopts_an_existing_database_and_table() -> anyhow::R
 
     // Retain: the adopted database and table outlive the Storefront.
     world.delete_and_wait_gone(&name).await?;
-    assert!(databases_like(&world.prefix).await.contains(&legacy_db));
+    assert!(
+        databases_with_prefix(&world.prefix)
+            .await
+            .contains(&legacy_db)
+    );
     assert!(
         tables_with_prefix(&dynamodb, &world.prefix)
             .await
@@ -849,7 +842,7 @@ async fn data_gone_from_underneath_is_recreated_or_reported_per_policy() -> anyh
 
     // Delete policy: an empty database is made again and the tenant is Ready.
     eventually("database recreated", WAIT, || async {
-        Ok(databases_like(&database)
+        Ok(databases_with_prefix(&database)
             .await
             .contains(&database)
             .then_some(()))

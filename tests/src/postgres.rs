@@ -54,13 +54,12 @@ pub async fn databases_like(
     pg: &tokio_postgres::Client,
     pattern: &str,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let sql = "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1";
-    Ok(pg
-        .query(sql, &[&pattern])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    names_like(
+        pg,
+        "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+        pattern,
+    )
+    .await
 }
 
 /// The roles whose names match the SQL `LIKE` pattern, sorted.
@@ -68,7 +67,19 @@ pub async fn roles_like(
     pg: &tokio_postgres::Client,
     pattern: &str,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let sql = "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1";
+    names_like(
+        pg,
+        "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+        pattern,
+    )
+    .await
+}
+
+async fn names_like(
+    pg: &tokio_postgres::Client,
+    sql: &str,
+    pattern: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     Ok(pg
         .query(sql, &[&pattern])
         .await?

@@ -41,6 +41,23 @@ fn kill_interval(i: usize) -> Duration {
     Duration::from_millis(KILL_EVERY_MS + (i as u64 * 379) % 1000)
 }
 
+/// Writes the run's Storefronts (`premium`, deletionPolicy Delete, labelled `label: run`) to
+/// one manifest in `artifacts`; returns its path.
+fn storefronts_manifest(
+    artifacts: &std::path::Path,
+    names: &[String],
+    label: &str,
+    run: &str,
+) -> std::path::PathBuf {
+    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
+    let storefronts: Vec<_> = names
+        .iter()
+        .map(|n| storefront_manifest(n, label, run, "premium", "Delete"))
+        .collect();
+    write_manifests(&manifest, &storefronts);
+    manifest
+}
+
 /// Storefronts of this run by name → whether their Ready condition is True.
 fn readiness(selector: &str) -> BTreeMap<String, bool> {
     readiness_in(&[], selector)
@@ -182,12 +199,7 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     };
 
     let names: Vec<String> = (0..tenants).map(|i| format!("rel-{run}-{i:02}")).collect();
-    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
-    let storefronts: Vec<_> = names
-        .iter()
-        .map(|n| storefront_manifest(n, label, &run, "premium", "Delete"))
-        .collect();
-    write_manifests(&manifest, &storefronts);
+    let manifest = storefronts_manifest(&artifacts, &names, label, &run);
     let mut cleanup = Cleanup {
         selector: selector.clone(),
         armed: true,
@@ -416,12 +428,7 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
     let names: Vec<String> = (0..CRASH_TENANTS)
         .map(|i| format!("rak-{run}-{i:02}"))
         .collect();
-    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
-    let storefronts: Vec<_> = names
-        .iter()
-        .map(|n| storefront_manifest(n, label, &run, "premium", "Delete"))
-        .collect();
-    write_manifests(&manifest, &storefronts);
+    let manifest = storefronts_manifest(&artifacts, &names, label, &run);
     kubectl(
         &[
             &kc[..],
