@@ -14,7 +14,7 @@ bench-runtime: ## runtime benchmark (wrk, loopback, ~6 min + release build); wri
 bench-report: ## regenerate docs/benchmarks.md from bench/results/
 	$(MAKE) -C bench report
 
-.PHONY: help dev test tools stack-start stack-stop stack-status lint crds fmt
+.PHONY: help dev test test-unit tools stack-start stack-stop stack-status lint crds fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -24,6 +24,9 @@ dev: ## install what is missing, start everything, apply the examples; Ctrl-C st
 
 test: ## install what is missing, start the stack, run every test, stop the stack
 	scripts/test.sh
+
+test-unit: ## unit tests only, no stack, under a minute
+	cargo test --workspace --locked --lib --bins
 
 tools: ## install the pinned tools into .bin/ and .venv/
 	scripts/install-tools.sh

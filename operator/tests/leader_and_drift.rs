@@ -7,14 +7,17 @@
 //! Each test starts its own operator process(es), restricted by a label selector to the
 //! Storefronts it created, with unique names: tests share one cluster.
 
+mod common;
+
 use std::{
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
-use emporium_integration_tests::{Stack, eventually, install_crds};
+use common::{plan, storefront};
+use emporium_integration_tests::{
+    Process, Stack, apply, create_namespace, eventually, free_port, install_crds, unique,
+};
 use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
 use k8s_openapi::{
     ByteString,
@@ -30,7 +33,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt as _,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams},
 };
 use serde_json::json;
 
@@ -39,81 +42,38 @@ const WAIT: Duration = Duration::from_secs(30);
 // loaded machine.
 const LEASE_SECONDS: u64 = 6;
 
-fn unique(prefix: &str) -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let mixed = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ u128::from(std::process::id())
-        ^ (u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)) << 64);
-    format!("{prefix}-{}", &format!("{mixed:032x}")[..8])
-}
-
-fn plan(name: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "emporium.dev/v1alpha1",
-        "kind": "StorefrontPlan",
-        "metadata": { "name": name },
-        "spec": {
-            "tier": "dedicated",
-            "replicas": { "min": 1, "max": 3 },
-            "resources": {
-                "requests": { "cpu": "100m", "memory": "128Mi" },
-                "limits": { "cpu": "500m", "memory": "256Mi" },
-            },
-            "quota": { "cpu": "4", "memory": "8Gi", "pods": 20 },
-            "database": { "minCapacity": 0.5, "maxCapacity": 2 },
-        },
-    })
-}
-
-fn storefront(name: &str, plan: &str, run: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "emporium.dev/v1alpha1",
-        "kind": "Storefront",
-        "metadata": { "name": name, "labels": { "emporium.dev/test-run": run } },
-        "spec": {
-            "displayName": "Test Store",
-            "plan": plan,
-            "domains": [format!("{name}.example.com")],
-        },
-    })
-}
-
-async fn apply<K>(api: &Api<K>, name: &str, value: serde_json::Value) -> Result<K, kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.patch(
-        name,
-        &PatchParams::apply("emporium-tests").force(),
-        &Patch::Apply(&value),
+/// The test's plan (named after its run) and its Storefront on it.
+async fn apply_tenant(client: &Client, run: &str) -> anyhow::Result<()> {
+    apply(
+        &Api::<StorefrontPlan>::all(client.clone()),
+        run,
+        plan(run, "dedicated", 3),
     )
-    .await
+    .await?;
+    let domain = format!("{run}.example.com");
+    apply(
+        &Api::<Storefront>::all(client.clone()),
+        run,
+        storefront(run, run, run, &[&domain]),
+    )
+    .await?;
+    Ok(())
 }
 
-/// One `emporium-operator` process: SIGTERM, then SIGKILL, when dropped, pass or fail. Its
-/// output goes to a log file under cargo's temporary directory for integration tests.
+/// One `emporium-operator` process, stopped when dropped. Its output goes to a log file under
+/// cargo's temporary directory for integration tests.
 struct Operator {
-    child: Option<Child>,
+    process: Process,
     identity: String,
     http: String,
-    log: PathBuf,
 }
 
 impl Operator {
     /// Starts the binary with the flags every test here needs plus `extra`, as `identity`
     /// (its `POD_NAME`, which is its Lease holder identity).
     fn start(identity: &str, run: &str, extra: &[String]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let http = format!("127.0.0.1:{port}");
+        let http = format!("127.0.0.1:{}", free_port());
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{identity}.log"));
-        let log_file = std::fs::File::create(&log)?;
         let mut args = vec![
             format!("--http-addr={http}"),
             "--log-format=json".to_owned(),
@@ -126,58 +86,48 @@ impl Operator {
             format!("--ingress-group-prefix=emporium-{run}"),
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(env!("CARGO_BIN_EXE_emporium-operator"))
-            .args(&args)
-            .env("KUBECONFIG", Stack::get().var("KUBECONFIG")?)
-            .env("POD_NAME", identity)
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .stdin(Stdio::null())
-            .spawn()?;
+        let env = [
+            (
+                "KUBECONFIG".to_owned(),
+                Stack::get().var("KUBECONFIG")?.to_owned(),
+            ),
+            ("POD_NAME".to_owned(), identity.to_owned()),
+        ];
         Ok(Self {
-            child: Some(child),
+            process: Process::start("emporium-operator", &args, &log, &env),
             identity: identity.to_owned(),
             http,
-            log,
         })
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// Fails when the process has exited, with the end of its log.
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(child) = self.child.as_mut()
-            && let Some(status) = child.try_wait()?
-        {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            anyhow::bail!(
-                "{} exited ({status}); last lines of {}:\n{}",
-                self.identity,
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        Ok(())
+    fn ensure_running(&self) -> anyhow::Result<()> {
+        self.process
+            .check_running()
+            .map_err(|e| e.context(format!("operator {}", self.identity)))
     }
 
     /// SIGKILL: no chance to release the Lease (a crashed pod, a lost node).
-    fn kill_hard(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    fn kill_hard(&self) {
+        self.process.kill_hard();
+    }
+
+    /// Its /metrics page.
+    async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("http://{}/metrics", self.http))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
     }
 
     /// `emporium_operator_<name>` from its /metrics, e.g. `reconciles_total` or `leader`.
     async fn metric(&self, name: &str) -> anyhow::Result<f64> {
-        let text = reqwest::get(format!("http://{}/metrics", self.http))
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let text = self.metrics().await?;
         let full = format!("emporium_operator_{name}");
         text.lines()
             .find_map(|line| {
@@ -190,11 +140,7 @@ impl Operator {
     /// The sum of `emporium_operator_<name>` over all its label sets, and the label sets with
     /// a non-zero value.
     async fn metric_sum(&self, name: &str) -> anyhow::Result<(f64, Vec<String>)> {
-        let text = reqwest::get(format!("http://{}/metrics", self.http))
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let text = self.metrics().await?;
         let full = format!("emporium_operator_{name}");
         let mut sum = 0.0;
         let mut nonzero = Vec::new();
@@ -214,32 +160,12 @@ impl Operator {
     }
 
     /// Waits until its /metrics answers.
-    async fn serving(&mut self) -> anyhow::Result<()> {
+    async fn serving(&self) -> anyhow::Result<()> {
         eventually("operator serving /metrics", WAIT, || async {
             Ok(self.metric("leader").await.ok().map(|_| ()))
         })
         .await?;
         self.ensure_running()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-        for _ in 0..50 {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
@@ -296,7 +222,7 @@ fn with_offboarding(result: anyhow::Result<()>, offboarded: bool) -> anyhow::Res
 async fn a_hand_edited_deployment_image_is_put_back() -> anyhow::Result<()> {
     let client = Stack::get().kube().await?;
     install_crds(&client).await?;
-    let run = unique("drift");
+    let run = unique("drift-");
     let runtime_image = format!("registry.invalid/emporium/storefront:{run}");
     let mut operator = Operator::start(
         &format!("{run}-op"),
@@ -315,10 +241,8 @@ async fn drift(
     runtime_image: &str,
     operator: &mut Operator,
 ) -> anyhow::Result<()> {
-    let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
-    apply(&plans, run, plan(run)).await?;
-    apply(&storefronts, run, storefront(run, run, run)).await?;
+    apply_tenant(client, run).await?;
     wait_ready(&storefronts, run).await?;
     operator.ensure_running()?;
 
@@ -398,15 +322,10 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over_when_it_dies(
 -> anyhow::Result<()> {
     let client = Stack::get().kube().await?;
     install_crds(&client).await?;
-    let run = unique("leader");
+    let run = unique("leader-");
     // The Lease lives in a namespace of this test's own.
     let lease_namespace = run.clone();
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": { "name": lease_namespace, "labels": { "emporium.dev/test": "true" } },
-    }))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
+    create_namespace(&client, &lease_namespace).await?;
     let lease_flags = [
         "--leader-election".to_owned(),
         format!("--lease-namespace={lease_namespace}"),
@@ -438,7 +357,6 @@ async fn leader(
     lease_namespace: &str,
     operators: &mut [Operator; 2],
 ) -> anyhow::Result<()> {
-    let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client.clone(), lease_namespace);
     let lease_name = format!("operator-{run}");
@@ -462,8 +380,7 @@ async fn leader(
         Some(_) => (1, 0),
         None => anyhow::bail!("the Lease is held by {first}, neither of the test's operators"),
     };
-    apply(&plans, run, plan(run)).await?;
-    apply(&storefronts, run, storefront(run, run, run)).await?;
+    apply_tenant(client, run).await?;
     wait_ready(&storefronts, run).await?;
     // A few renewals later, the holder is unchanged and the standby has still done nothing.
     tokio::time::sleep(Duration::from_secs(LEASE_SECONDS)).await;
@@ -619,7 +536,7 @@ async fn a_resync_of_a_ready_tenant_writes_nothing_and_drift_is_still_repaired()
 -> anyhow::Result<()> {
     let client = Stack::get().kube().await?;
     install_crds(&client).await?;
-    let run = unique("resync");
+    let run = unique("resync-");
     let mut operator = None;
     let result = resync(&client, &run, &mut operator).await;
     // Offboarded by the operator still running, or by one of its own.
@@ -633,12 +550,10 @@ async fn a_resync_of_a_ready_tenant_writes_nothing_and_drift_is_still_repaired()
 }
 
 async fn resync(client: &Client, run: &str, running: &mut Option<Operator>) -> anyhow::Result<()> {
-    let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
-    apply(&plans, run, plan(run)).await?;
-    apply(&storefronts, run, storefront(run, run, run)).await?;
+    apply_tenant(client, run).await?;
     {
-        let mut first = Operator::start(&format!("{run}-first"), run, &[])?;
+        let first = Operator::start(&format!("{run}-first"), run, &[])?;
         wait_ready(&storefronts, run).await?;
         first.ensure_running()?;
         // Dropped: stopped with SIGTERM.

@@ -2,55 +2,15 @@
 //! its first describe, so the waiting path is covered by the unit tests of the state mapping;
 //! here each test drives the provider until it answers something other than `Progressing`.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
 use aws_sdk_rds::types::{ServerlessV2ScalingConfiguration, Tag};
-use emporium_integration_tests::Stack;
+use common::{delete_until_done, ensure_until_settled, ready};
+use emporium_integration_tests::{Stack, moto_subnets, unique};
 use emporium_operator::providers::{
-    AuroraConfig, AuroraProvider, Capacity, DatabaseConnection, DatabaseProvider, Deletion,
-    DeletionPolicy, Outcome, ProviderError, TenantDatabase, Tier,
+    AuroraConfig, AuroraProvider, Capacity, DatabaseProvider, DeletionPolicy, Outcome,
+    ProviderError, TenantDatabase, Tier,
 };
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{:x}{}",
-        nanos % 0xffff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Subnet ids of moto's default VPC (moto checks that a DB subnet group's subnets exist).
-async fn moto_subnets() -> Vec<String> {
-    let endpoint = Stack::get()
-        .var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL");
-    let body = reqwest::Client::new()
-        .post(endpoint)
-        // moto routes by the service in the credential scope; it does not check the signature.
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .form(&[("Action", "DescribeSubnets"), ("Version", "2016-11-15")])
-        .send()
-        .await
-        .expect("moto answers EC2 DescribeSubnets")
-        .text()
-        .await
-        .expect("body");
-    let ids: Vec<String> = body
-        .split("<subnetId>")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_owned()))
-        .collect();
-    assert!(!ids.is_empty(), "moto has no default subnets: {body}");
-    ids
-}
 
 struct Fixture {
     provider: AuroraProvider,
@@ -63,7 +23,12 @@ async fn fixture() -> Fixture {
     let prefix = unique("e");
     let mut config = AuroraConfig::new(format!("{prefix}-subnets"));
     config.prefix = prefix.clone();
-    config.subnet_ids = moto_subnets().await;
+    let endpoint = Stack::get()
+        .var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL");
+    config.subnet_ids = moto_subnets(endpoint)
+        .await
+        .expect("moto answers EC2 DescribeSubnets");
     config.pool_cluster = format!("{prefix}-pool");
     config.max_attempts = 3;
     Fixture {
@@ -85,39 +50,6 @@ fn request(tenant: &str, policy: DeletionPolicy) -> TenantDatabase {
         deletion_policy: policy,
         adopt: None,
         recorded: None,
-    }
-}
-
-/// Calls `ensure` until it stops answering `Progressing`; returns the reasons seen on the way.
-async fn ensure_until_settled(
-    provider: &AuroraProvider,
-    db: &TenantDatabase,
-) -> (Vec<&'static str>, Outcome<DatabaseConnection>) {
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        match provider.ensure(db).await.expect("ensure") {
-            Outcome::Progressing { reason, .. } => seen.push(reason),
-            settled => return (seen, settled),
-        }
-    }
-    panic!("still progressing after 10 calls: {seen:?}");
-}
-
-async fn delete_until_done(provider: &AuroraProvider, db: &TenantDatabase) -> Deletion {
-    for _ in 0..10 {
-        match provider.delete(db).await.expect("delete") {
-            Outcome::Ready(done) => return done,
-            Outcome::Progressing { .. } => {}
-            terminal => panic!("deletion failed: {terminal:?}"),
-        }
-    }
-    panic!("deletion still progressing after 10 calls");
-}
-
-fn ready<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
-    match outcome {
-        Outcome::Ready(value) => value,
-        other => panic!("expected Ready, got {other:?}"),
     }
 }
 
@@ -147,14 +79,17 @@ async fn a_dedicated_tenant_gets_exactly_one_encrypted_tagged_cluster_with_a_wri
     let db = request("acme", DeletionPolicy::Retain);
     let id = format!("{}-acme", f.prefix);
 
-    let (steps, outcome) = ensure_until_settled(&f.provider, &db).await;
+    let (steps, outcome) = ensure_until_settled(|| f.provider.ensure(&db)).await;
     let connection = ready(outcome);
     assert_eq!(
-        steps.first(),
-        Some(&"Creating"),
+        steps.first().map(|s| s.reason),
+        Some("Creating"),
         "the first call creates and reports progress: {steps:?}"
     );
-    assert!(steps.contains(&"CreatingWriter"), "{steps:?}");
+    assert!(
+        steps.iter().any(|s| s.reason == "CreatingWriter"),
+        "{steps:?}"
+    );
     let again = ready(f.provider.ensure(&db).await.expect("ensure again"));
     assert_eq!(again, connection, "steady state answers the same");
 
@@ -218,7 +153,7 @@ async fn a_dedicated_tenant_gets_exactly_one_encrypted_tagged_cluster_with_a_wri
     );
 
     // Retain: the cluster stays, still protected, tagged orphaned.
-    let deletion = delete_until_done(&f.provider, &db).await;
+    let deletion = delete_until_done(|| f.provider.delete(&db)).await;
     assert!(
         deletion.summary.contains("retained"),
         "{}",
@@ -237,7 +172,7 @@ async fn a_dedicated_tenant_gets_exactly_one_encrypted_tagged_cluster_with_a_wri
 async fn changing_the_capacity_modifies_the_cluster() {
     let f = fixture().await;
     let mut db = request("grow", DeletionPolicy::Delete);
-    ready(ensure_until_settled(&f.provider, &db).await.1);
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
 
     db.capacity = Capacity {
         min_acu: 1.0,
@@ -250,7 +185,7 @@ async fn changing_the_capacity_modifies_the_cluster() {
         }
         other => panic!("expected a modification, got {other:?}"),
     }
-    ready(ensure_until_settled(&f.provider, &db).await.1);
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
     let cluster = &clusters_named(&f.rds, &format!("{}-grow", f.prefix)).await[0];
     let scaling = cluster
         .serverless_v2_scaling_configuration()
@@ -259,7 +194,7 @@ async fn changing_the_capacity_modifies_the_cluster() {
         (scaling.min_capacity(), scaling.max_capacity()),
         (Some(1.0), Some(8.0))
     );
-    delete_until_done(&f.provider, &db).await;
+    delete_until_done(|| f.provider.delete(&db)).await;
 }
 
 #[tokio::test]
@@ -267,9 +202,9 @@ async fn snapshot_deletes_after_a_final_snapshot_with_a_deterministic_name() {
     let f = fixture().await;
     let db = request("snap", DeletionPolicy::Snapshot);
     let id = format!("{}-snap", f.prefix);
-    ready(ensure_until_settled(&f.provider, &db).await.1);
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
 
-    let deletion = delete_until_done(&f.provider, &db).await;
+    let deletion = delete_until_done(|| f.provider.delete(&db)).await;
     assert!(
         deletion.summary.contains(&format!("{id}-final")),
         "{}",
@@ -301,8 +236,8 @@ async fn delete_removes_the_cluster_without_a_snapshot() {
     let f = fixture().await;
     let db = request("gone", DeletionPolicy::Delete);
     let id = format!("{}-gone", f.prefix);
-    ready(ensure_until_settled(&f.provider, &db).await.1);
-    delete_until_done(&f.provider, &db).await;
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
+    delete_until_done(|| f.provider.delete(&db)).await;
     assert!(clusters_named(&f.rds, &id).await.is_empty());
     let snapshot = f
         .rds
@@ -317,7 +252,7 @@ async fn delete_removes_the_cluster_without_a_snapshot() {
         "no final snapshot"
     );
     // Deleting again is a no-op.
-    delete_until_done(&f.provider, &db).await;
+    delete_until_done(|| f.provider.delete(&db)).await;
 }
 
 #[tokio::test]
@@ -325,7 +260,7 @@ async fn a_recorded_cluster_that_vanished_is_recreated_or_reported() {
     let f = fixture().await;
     let mut db = request("lost", DeletionPolicy::Delete);
     let id = format!("{}-lost", f.prefix);
-    ready(ensure_until_settled(&f.provider, &db).await.1);
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
     // Someone deletes it behind the operator's back.
     f.rds
         .delete_db_instance()
@@ -378,11 +313,15 @@ async fn a_recorded_cluster_that_vanished_is_recreated_or_reported() {
     );
 
     db.deletion_policy = DeletionPolicy::Delete;
-    let (steps, outcome) = ensure_until_settled(&f.provider, &db).await;
-    assert_eq!(steps.first(), Some(&"Recreating"), "{steps:?}");
+    let (steps, outcome) = ensure_until_settled(|| f.provider.ensure(&db)).await;
+    assert_eq!(
+        steps.first().map(|s| s.reason),
+        Some("Recreating"),
+        "{steps:?}"
+    );
     assert_eq!(ready(outcome).identifier, id);
     assert_eq!(clusters_named(&f.rds, &id).await.len(), 1);
-    delete_until_done(&f.provider, &db).await;
+    delete_until_done(|| f.provider.delete(&db)).await;
 }
 
 #[tokio::test]
@@ -412,7 +351,7 @@ async fn an_existing_cluster_can_be_adopted() {
         min_acu: 0.5,
         max_acu: 2.0,
     };
-    let connection = ready(ensure_until_settled(&f.provider, &db).await.1);
+    let connection = ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
     assert_eq!(connection.identifier, existing);
     assert_eq!(connection.database, "shop");
     assert!(
@@ -448,11 +387,11 @@ async fn pooled_tenants_share_the_pool_cluster_which_outlives_them() {
     a.tier = Tier::Pooled;
     let mut b = request("b", DeletionPolicy::Delete);
     b.tier = Tier::Pooled;
-    let first = ready(ensure_until_settled(&f.provider, &a).await.1);
-    let second = ready(ensure_until_settled(&f.provider, &b).await.1);
+    let first = ready(ensure_until_settled(|| f.provider.ensure(&a)).await.1);
+    let second = ready(ensure_until_settled(|| f.provider.ensure(&b)).await.1);
     assert_eq!(first, second);
     assert_eq!(first.identifier, format!("{}-pool", f.prefix));
-    delete_until_done(&f.provider, &a).await;
+    delete_until_done(|| f.provider.delete(&a)).await;
     let pool = clusters_named(&f.rds, &first.identifier).await;
     assert_eq!(pool.len(), 1, "the pool stays");
     assert_eq!(pool[0].deletion_protection(), Some(true));

@@ -1,38 +1,19 @@
 //! The `postgres` database provider against the stack's real PostgreSQL server.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
-use emporium_integration_tests::Stack;
+use common::ready;
+use emporium_integration_tests::{postgres_admin, postgres_admin_url, unique};
 use emporium_operator::providers::{
     Capacity, DatabaseProvider, DeletionPolicy, Outcome, PostgresConfig, PostgresProvider,
     SecretString, TenantDatabase, Tier,
 };
 use tokio_postgres::NoTls;
 
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{:x}{}",
-        nanos % 0xffff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn admin_url() -> String {
-    Stack::get()
-        .var("DATABASE_URL")
-        .expect("DATABASE_URL")
-        .to_owned()
-}
-
 /// A provider with a prefix of its own, so tests never see each other's names.
 fn provider(prefix: &str) -> PostgresProvider {
     let mut config = PostgresConfig::new(
-        SecretString::new(admin_url()),
+        SecretString::new(postgres_admin_url()),
         SecretString::new("integration-test-key-0123456789"),
     );
     config.prefix = prefix.to_owned();
@@ -54,16 +35,8 @@ fn request(tenant: &str, tier: Tier, policy: DeletionPolicy) -> TenantDatabase {
     }
 }
 
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls)
-        .await
-        .expect("admin connects");
-    tokio::spawn(connection);
-    client
-}
-
 async fn database_count(name: &str) -> i64 {
-    admin()
+    postgres_admin()
         .await
         .query_one(
             "SELECT count(*) FROM pg_database WHERE datname = $1",
@@ -86,16 +59,9 @@ fn with_database(dsn: &str, database: &str) -> String {
     format!("{base}/{database}")
 }
 
-fn ready<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
-    match outcome {
-        Outcome::Ready(value) => value,
-        other => panic!("expected Ready, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_dedicated_tenant_gets_one_database_its_role_can_reach_and_nobody_else_can() {
-    let prefix = unique("pg");
+    let prefix = unique("pg-");
     let provider = provider(&prefix);
     let acme = request("acme", Tier::Dedicated, DeletionPolicy::Delete);
     let globex = request("globex", Tier::Dedicated, DeletionPolicy::Delete);
@@ -153,7 +119,7 @@ async fn a_dedicated_tenant_gets_one_database_its_role_can_reach_and_nobody_else
     ready(provider.delete(&acme).await.expect("delete"));
     ready(provider.delete(&globex).await.expect("delete globex"));
     assert_eq!(database_count(&first.database).await, 0);
-    let roles: i64 = admin()
+    let roles: i64 = postgres_admin()
         .await
         .query_one(
             "SELECT count(*) FROM pg_roles WHERE rolname = $1",
@@ -169,7 +135,7 @@ async fn a_dedicated_tenant_gets_one_database_its_role_can_reach_and_nobody_else
 
 #[tokio::test]
 async fn pooled_tenants_share_the_pool_database_and_role_without_bypassrls() {
-    let prefix = unique("pool");
+    let prefix = unique("pool-");
     let provider = provider(&prefix);
     let a = ready(
         provider
@@ -207,7 +173,7 @@ async fn pooled_tenants_share_the_pool_database_and_role_without_bypassrls() {
     );
     assert_eq!(database_count(&a.database).await, 1);
     drop(client);
-    let admin = admin().await;
+    let admin = postgres_admin().await;
     for sql in [
         format!("DROP DATABASE \"{}\" WITH (FORCE)", a.database),
         format!("DROP ROLE \"{}\"", a.username),
@@ -218,7 +184,7 @@ async fn pooled_tenants_share_the_pool_database_and_role_without_bypassrls() {
 
 #[tokio::test]
 async fn retain_and_snapshot_keep_the_database_and_mark_it_orphaned() {
-    let prefix = unique("keep");
+    let prefix = unique("keep-");
     let provider = provider(&prefix);
     for (tenant, policy) in [
         ("r", DeletionPolicy::Retain),
@@ -232,7 +198,7 @@ async fn retain_and_snapshot_keep_the_database_and_mark_it_orphaned() {
             1,
             "{policy:?} keeps the database"
         );
-        let comment: Option<String> = admin()
+        let comment: Option<String> = postgres_admin()
             .await
             .query_one(
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
@@ -261,11 +227,11 @@ async fn retain_and_snapshot_keep_the_database_and_mark_it_orphaned() {
 
 #[tokio::test]
 async fn a_recorded_database_that_vanished_is_recreated_or_reported() {
-    let prefix = unique("gone");
+    let prefix = unique("gone-");
     let provider = provider(&prefix);
     let mut db = request("t", Tier::Dedicated, DeletionPolicy::Delete);
     let connection = ready(provider.ensure(&db).await.expect("ensure"));
-    admin()
+    postgres_admin()
         .await
         .batch_execute(&format!(
             "DROP DATABASE \"{}\" WITH (FORCE)",
@@ -301,10 +267,10 @@ async fn a_recorded_database_that_vanished_is_recreated_or_reported() {
 
 #[tokio::test]
 async fn an_existing_database_can_be_adopted() {
-    let prefix = unique("adopt");
+    let prefix = unique("adopt-");
     let provider = provider(&prefix);
     let existing = format!("{prefix}-legacy");
-    admin()
+    postgres_admin()
         .await
         .batch_execute(&format!("CREATE DATABASE \"{existing}\""))
         .await

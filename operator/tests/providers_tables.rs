@@ -1,30 +1,14 @@
 //! The DynamoDB table provisioner against moto.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoveryStatus,
-    ScalarAttributeType, TimeToLiveStatus,
-};
-use emporium_integration_tests::Stack;
+use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus, TimeToLiveStatus};
+use common::{delete_until_done, ensure_until_settled, ready};
+use emporium_integration_tests::{Stack, create_table, table_tags, tables_with_prefix, unique};
 use emporium_operator::providers::{
-    AdoptTables, Deletion, DeletionPolicy, DynamoTables, Outcome, TableProvisioner, TableSettings,
+    AdoptTables, DeletionPolicy, DynamoTables, Outcome, TableProvisioner, TableSettings,
     TenantTables, Tier,
 };
-use emporium_tenant_config::Tables;
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{:x}{}",
-        nanos % 0xffff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 struct Fixture {
     tables: DynamoTables,
@@ -58,90 +42,11 @@ fn request(tenant: &str, policy: DeletionPolicy) -> TenantTables {
     }
 }
 
-/// Calls `ensure` until it stops answering `Progressing`; returns the progress messages seen.
-async fn ensure_until_settled(
-    tables: &DynamoTables,
-    request: &TenantTables,
-) -> (Vec<String>, Outcome<Tables>) {
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        match tables.ensure(request).await.expect("ensure") {
-            Outcome::Progressing { reason, message } => seen.push(format!("{reason}: {message}")),
-            settled => return (seen, settled),
-        }
-    }
-    panic!("still progressing after 10 calls: {seen:?}");
-}
-
-async fn delete_until_done(tables: &DynamoTables, request: &TenantTables) -> Deletion {
-    for _ in 0..10 {
-        match tables.delete(request).await.expect("delete") {
-            Outcome::Ready(done) => return done,
-            Outcome::Progressing { .. } => {}
-            terminal => panic!("deletion failed: {terminal:?}"),
-        }
-    }
-    panic!("deletion still progressing after 10 calls");
-}
-
-fn ready<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
-    match outcome {
-        Outcome::Ready(value) => value,
-        other => panic!("expected Ready, got {other:?}"),
-    }
-}
-
-/// Tables moto has whose names start with `prefix`.
-async fn tables_with_prefix(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut start: Option<String> = None;
-    loop {
-        let page = dynamodb
-            .list_tables()
-            .set_exclusive_start_table_name(start.clone())
-            .send()
-            .await
-            .expect("list tables");
-        names.extend(
-            page.table_names()
-                .iter()
-                .filter(|n| n.starts_with(prefix))
-                .cloned(),
-        );
-        start = page.last_evaluated_table_name().map(str::to_owned);
-        if start.is_none() {
-            return names;
-        }
-    }
-}
-
-async fn tags_of(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(String, String)> {
-    let arn = dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe")
-        .table
-        .and_then(|t| t.table_arn)
-        .expect("arn");
-    let tags = dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .expect("tags");
-    tags.tags()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_dedicated_tenant_gets_three_on_demand_tables_with_ttl_and_pitr_once() {
     let f = fixture().await;
     let request = request("acme", DeletionPolicy::Delete);
-    let (_, outcome) = ensure_until_settled(&f.tables, &request).await;
+    let (_, outcome) = ensure_until_settled(|| f.tables.ensure(&request)).await;
     let tables = ready(outcome);
     assert_eq!(tables.catalog, format!("{}-acme-catalog", f.prefix));
     assert_eq!(tables.carts, format!("{}-acme-carts", f.prefix));
@@ -204,7 +109,7 @@ async fn a_dedicated_tenant_gets_three_on_demand_tables_with_ttl_and_pitr_once()
             .and_then(|d| d.point_in_time_recovery_description())
             .and_then(|d| d.point_in_time_recovery_status());
         assert_eq!(pitr, Some(&PointInTimeRecoveryStatus::Enabled), "{table}");
-        let tags = tags_of(&f.dynamodb, table).await;
+        let tags = table_tags(&f.dynamodb, table).await;
         assert!(
             tags.contains(&("emporium.dev/tenant".into(), "acme".into())),
             "{tags:?}"
@@ -231,7 +136,7 @@ async fn a_dedicated_tenant_gets_three_on_demand_tables_with_ttl_and_pitr_once()
         assert_eq!(ttl.attribute_name(), Some("expires_at"));
     }
 
-    delete_until_done(&f.tables, &request).await;
+    delete_until_done(|| f.tables.delete(&request)).await;
     assert!(
         tables_with_prefix(&f.dynamodb, &f.prefix).await.is_empty(),
         "Delete removes all three"
@@ -245,11 +150,11 @@ async fn pooled_tenants_share_the_pool_tables_which_outlive_them() {
     a.tier = Tier::Pooled;
     let mut b = request("b", DeletionPolicy::Delete);
     b.tier = Tier::Pooled;
-    let first = ready(ensure_until_settled(&f.tables, &a).await.1);
-    let second = ready(ensure_until_settled(&f.tables, &b).await.1);
+    let first = ready(ensure_until_settled(|| f.tables.ensure(&a)).await.1);
+    let second = ready(ensure_until_settled(|| f.tables.ensure(&b)).await.1);
     assert_eq!(first, second);
     assert_eq!(first.catalog, format!("{}_pool-catalog", f.prefix));
-    delete_until_done(&f.tables, &a).await;
+    delete_until_done(|| f.tables.delete(&a)).await;
     assert_eq!(
         tables_with_prefix(&f.dynamodb, &f.prefix).await.len(),
         3,
@@ -261,8 +166,8 @@ async fn pooled_tenants_share_the_pool_tables_which_outlive_them() {
 async fn snapshot_backs_up_each_table_under_a_deterministic_name_then_deletes_it() {
     let f = fixture().await;
     let request = request("snap", DeletionPolicy::Snapshot);
-    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
-    delete_until_done(&f.tables, &request).await;
+    let tables = ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
+    delete_until_done(|| f.tables.delete(&request)).await;
     assert!(tables_with_prefix(&f.dynamodb, &f.prefix).await.is_empty());
     for table in [&tables.catalog, &tables.carts, &tables.sessions] {
         let backups = f
@@ -285,8 +190,8 @@ async fn snapshot_backs_up_each_table_under_a_deterministic_name_then_deletes_it
 async fn retain_keeps_the_tables_protected_and_tagged_orphaned() {
     let f = fixture().await;
     let request = request("keep", DeletionPolicy::Retain);
-    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
-    let deletion = delete_until_done(&f.tables, &request).await;
+    let tables = ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
+    let deletion = delete_until_done(|| f.tables.delete(&request)).await;
     assert!(
         deletion.summary.contains("retained"),
         "{}",
@@ -304,7 +209,7 @@ async fn retain_keeps_the_tables_protected_and_tagged_orphaned() {
             .expect("table");
         assert_eq!(description.deletion_protection_enabled(), Some(true));
         assert!(
-            tags_of(&f.dynamodb, table)
+            table_tags(&f.dynamodb, table)
                 .await
                 .contains(&("emporium.dev/orphaned".into(), "true".into()))
         );
@@ -315,7 +220,7 @@ async fn retain_keeps_the_tables_protected_and_tagged_orphaned() {
 async fn a_recorded_table_that_vanished_is_recreated_or_reported() {
     let f = fixture().await;
     let mut request = request("lost", DeletionPolicy::Delete);
-    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    let tables = ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
     f.dynamodb
         .delete_table()
         .table_name(&tables.carts)
@@ -326,7 +231,7 @@ async fn a_recorded_table_that_vanished_is_recreated_or_reported() {
 
     request.deletion_policy = DeletionPolicy::Retain;
     // Retain turns deletion protection on first; then reports the missing table.
-    let (_, outcome) = ensure_until_settled(&f.tables, &request).await;
+    let (_, outcome) = ensure_until_settled(|| f.tables.ensure(&request)).await;
     match outcome {
         Outcome::Terminal { reason, message } => {
             assert_eq!(reason, "Missing");
@@ -341,65 +246,33 @@ async fn a_recorded_table_that_vanished_is_recreated_or_reported() {
     );
 
     request.deletion_policy = DeletionPolicy::Delete;
-    let (steps, outcome) = ensure_until_settled(&f.tables, &request).await;
+    let (steps, outcome) = ensure_until_settled(|| f.tables.ensure(&request)).await;
     assert!(
-        steps
-            .iter()
-            .any(|s| s.contains(&format!("recreating table {}", tables.carts))),
+        steps.iter().any(|s| s
+            .message
+            .contains(&format!("recreating table {}", tables.carts))),
         "{steps:?}"
     );
     assert_eq!(ready(outcome), tables);
     assert_eq!(tables_with_prefix(&f.dynamodb, &f.prefix).await.len(), 3);
-    delete_until_done(&f.tables, &request).await;
+    delete_until_done(|| f.tables.delete(&request)).await;
 }
 
 #[tokio::test]
 async fn an_existing_table_can_be_adopted() {
     let f = fixture().await;
     let existing = format!("{}-legacy-catalog", f.prefix);
-    f.dynamodb
-        .create_table()
-        .table_name(&existing)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .expect("key"),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attr"),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attr"),
-        )
-        .send()
+    create_table(&f.dynamodb, &existing, &["pk", "sk"])
         .await
         .expect("create the table to adopt");
 
     let mut request = request("shop", DeletionPolicy::Delete);
     request.adopt.catalog = Some(existing.clone());
-    let tables = ready(ensure_until_settled(&f.tables, &request).await.1);
+    let tables = ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
     assert_eq!(tables.catalog, existing);
     assert_eq!(tables.carts, format!("{}-shop-carts", f.prefix));
     assert!(
-        tags_of(&f.dynamodb, &existing)
+        table_tags(&f.dynamodb, &existing)
             .await
             .contains(&("emporium.dev/adopted".into(), "true".into()))
     );
@@ -418,5 +291,5 @@ async fn an_existing_table_can_be_adopted() {
             ..
         }
     ));
-    delete_until_done(&f.tables, &request).await;
+    delete_until_done(|| f.tables.delete(&request)).await;
 }

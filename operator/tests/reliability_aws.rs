@@ -29,8 +29,9 @@ use std::{
 
 use aws_config::SdkConfig;
 use emporium_integration_tests::{
-    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
-    kubectl_output, operator_args, workspace_root,
+    Process, Stack, child_env, eventually, eventually_while_running, free_port,
+    install_storefront_api, kubectl, kubectl_output, moto_subnets, operator_args,
+    remove_storefronts, storefront_manifest, unique, workspace_root,
 };
 use emporium_operator::{
     crd::{Condition, Storefront},
@@ -187,7 +188,7 @@ impl Rig {
     /// subnet group), or create the group here as a platform team would.
     async fn new(tag: &str, operator_makes_subnet_group: bool) -> Self {
         let stack = Stack::get();
-        let run = format!("{tag}{}", &format!("{:08x}", rand::random::<u32>())[..6]);
+        let run = unique(tag);
         let artifacts = workspace_root().join("tests/artifacts/reliability-aws");
         std::fs::create_dir_all(&artifacts).expect("artifacts directory");
         install_storefront_api();
@@ -257,26 +258,9 @@ spec:
 
     /// Subnet ids of this moto's default VPC (moto checks a subnet group's subnets exist).
     async fn subnets(&self) -> Vec<String> {
-        let body = reqwest::Client::new()
-            .post(self.moto.url())
-            .header(
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
-            )
-            .form(&[("Action", "DescribeSubnets"), ("Version", "2016-11-15")])
-            .send()
+        moto_subnets(&self.moto.url())
             .await
             .expect("DescribeSubnets on moto")
-            .text()
-            .await
-            .expect("DescribeSubnets body");
-        let ids: Vec<String> = body
-            .split("<subnetId>")
-            .skip(1)
-            .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_owned()))
-            .collect();
-        assert!(!ids.is_empty(), "moto's default VPC has subnets: {body}");
-        ids
     }
 
     /// The DB subnet group, made the way a platform team does before installing the operator.
@@ -359,19 +343,9 @@ spec:
         } else {
             &self.plan_dedicated
         };
-        let sf: Storefront = serde_json::from_value(json!({
-            "apiVersion": "emporium.dev/v1alpha1",
-            "kind": "Storefront",
-            "metadata": { "name": name, "labels": { LABEL: self.run } },
-            "spec": {
-                "displayName": format!("Store {name}"),
-                "plan": plan,
-                "domains": [format!("{name}.localhost")],
-                "database": { "deletionPolicy": policy },
-                "payments": { "provider": "manual" },
-            },
-        }))
-        .expect("Storefront JSON");
+        let sf: Storefront =
+            serde_json::from_value(storefront_manifest(name, LABEL, &self.run, plan, policy))
+                .expect("Storefront JSON");
         self.storefronts()
             .create(&PostParams::default(), &sf)
             .await
@@ -392,11 +366,8 @@ spec:
             .unwrap_or_default()
     }
 
-    async fn wait_all_ready(&self, names: &[String], operator: &Mutex<Process>, what: &str) {
-        let result = eventually(what, READY_WITHIN, || async {
-            if let Ok(mut op) = operator.lock() {
-                op.assert_running();
-            }
+    async fn wait_all_ready(&self, names: &[String], operator: &Process, what: &str) {
+        eventually_while_running(what, READY_WITHIN, operator, || async {
             let all = self.list().await;
             let waiting: Vec<String> = names
                 .iter()
@@ -410,9 +381,6 @@ spec:
             }
         })
         .await;
-        if let Err(e) = result {
-            panic!("{e:#}; logs in {}", self.artifacts.display());
-        }
     }
 
     /// Everything in this test's moto (it holds nothing else).
@@ -562,24 +530,7 @@ impl Drop for Rig {
     /// fail. The operator is gone by now (tests drop it first), so finalizers are dropped; the
     /// data lived in the private moto, which goes with [`Moto`].
     fn drop(&mut self) {
-        let (_, names, _) =
-            kubectl_output(&["get", "storefronts", "-l", &self.selector, "-o", "name"]);
-        for name in names.lines() {
-            let _ = kubectl_output(&[
-                "patch",
-                name,
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":null}}"#,
-            ]);
-        }
-        let _ = kubectl_output(&[
-            "delete",
-            "storefronts",
-            "-l",
-            &self.selector,
-            "--wait=false",
-        ]);
+        remove_storefronts(&self.selector);
         let _ = kubectl_output(&[
             "delete",
             "storefrontplans",
@@ -669,17 +620,15 @@ fn outage_condition(sf: &Storefront, endpoint: &str) -> Option<Condition> {
 async fn wait_outage_named(
     rig: &Rig,
     names: &[String],
-    operator: &Mutex<Process>,
+    operator: &Process,
     causes: &[&str],
 ) -> BTreeMap<String, String> {
     let endpoint = rig.moto.url();
-    let result = eventually(
+    eventually_while_running(
         "every provisioning tenant's condition names the outage",
         SEEN_WITHIN,
+        operator,
         || async {
-            if let Ok(mut op) = operator.lock() {
-                op.assert_running();
-            }
             let all = rig.list().await;
             let mut named = BTreeMap::new();
             let mut waiting = Vec::new();
@@ -698,8 +647,7 @@ async fn wait_outage_named(
             }
         },
     )
-    .await;
-    result.unwrap_or_else(|e| panic!("{e:#}; logs in {}", rig.artifacts.display()))
+    .await
 }
 
 /// Short timeouts, so one reconcile gives up on a dead endpoint within seconds (production
@@ -729,7 +677,7 @@ async fn moto_paused_30s_mid_provisioning_recovers_with_nothing_twice() {
         rig.create(name, false, "Delete").await;
     }
     rig.create(&pooled, true, "Delete").await;
-    let operator = Mutex::new(rig.start_operator(0));
+    let operator = rig.start_operator(0);
 
     // Mid-provisioning: the first cluster has been created; writers, tables and the other
     // clusters are still to come.
@@ -771,7 +719,7 @@ async fn moto_paused_30s_mid_provisioning_recovers_with_nothing_twice() {
     if let Some(rest) = OUTAGE.checked_sub(paused.elapsed()) {
         tokio::time::sleep(rest).await;
     }
-    operator.lock().expect("operator").assert_running();
+    operator.assert_running();
     rig.moto.resume();
     let resumed = Instant::now();
     println!("moto resumed after {:.1}s", paused.elapsed().as_secs_f64());
@@ -819,7 +767,7 @@ async fn moto_killed_30s_and_restarted_empty_recreates_or_reports() {
     rig.create(&kept, false, "Delete").await;
     rig.create(&retained, false, "Retain").await;
     rig.create(&pooled, true, "Snapshot").await;
-    let operator = Mutex::new(rig.start_operator(0));
+    let operator = rig.start_operator(0);
     let first = vec![kept.clone(), retained.clone(), pooled.clone()];
     rig.wait_all_ready(&first, &operator, "the first tenants Ready")
         .await;
@@ -878,7 +826,7 @@ async fn moto_killed_30s_and_restarted_empty_recreates_or_reports() {
     if let Some(rest) = OUTAGE.checked_sub(killed.elapsed()) {
         tokio::time::sleep(rest).await;
     }
-    operator.lock().expect("operator").assert_running();
+    operator.assert_running();
 
     // Back on the same port, empty. The subnet group is platform infrastructure: put back.
     rig.moto.spawn().await;
@@ -987,7 +935,6 @@ async fn operator_sigkilled_during_aurora_provisioning_of_10_tenants_creates_not
         stages.join(" | ")
     );
 
-    let operator = Mutex::new(operator);
     let calm = Instant::now();
     rig.wait_all_ready(&all, &operator, "every Storefront Ready")
         .await;
@@ -1022,7 +969,6 @@ async fn operator_sigkilled_during_aurora_provisioning_of_10_tenants_creates_not
 
     // Offboard everyone, under fire again: deletionPolicy Delete leaves only the shared pool.
     kubectl(&["delete", "storefronts", "-l", &rig.selector, "--wait=false"]);
-    let mut operator = operator.into_inner().expect("operator handle");
     for i in 0..KILLS_DURING_DELETION {
         tokio::time::sleep(kill_interval(i)).await;
         operator.assert_running();
@@ -1030,16 +976,13 @@ async fn operator_sigkilled_during_aurora_provisioning_of_10_tenants_creates_not
         kills += 1;
         operator = rig.start_operator(kills);
     }
-    let operator = Mutex::new(operator);
     let deleting = Instant::now();
     let (pool_only, pool_writer, pool_tables) = rig.expected(&[], true);
-    let gone = eventually(
+    let gone = eventually_while_running(
         "every Storefront and its data gone",
         READY_WITHIN,
+        &operator,
         || async {
-            if let Ok(mut op) = operator.lock() {
-                op.assert_running();
-            }
             let left = rig.list().await.len();
             let inv = rig.inventory().await;
             let mut clusters: Vec<String> = inv.clusters.iter().map(|c| c.id.clone()).collect();
@@ -1059,8 +1002,7 @@ async fn operator_sigkilled_during_aurora_provisioning_of_10_tenants_creates_not
             }
         },
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}; logs in {}", rig.artifacts.display()));
+    .await;
     println!(
         "{KILLS_DURING_DELETION} more SIGKILLs while deleting; all tenant data gone {:.1}s later (pool left: {} cluster, {} tables, {} secrets); whole run {:.1}s",
         deleting.elapsed().as_secs_f64(),
@@ -1081,7 +1023,7 @@ async fn editing_the_plans_capacity_modifies_the_running_cluster() {
     let name = rig.tenant("d0");
     // The Storefronts exist before the operator starts: it must find them in its initial list.
     rig.create(&name, false, "Delete").await;
-    let operator = Mutex::new(rig.start_operator(0));
+    let operator = rig.start_operator(0);
     rig.wait_all_ready(std::slice::from_ref(&name), &operator, "the tenant Ready")
         .await;
     let cluster = rig.cluster(&name);
@@ -1139,7 +1081,7 @@ async fn editing_the_plans_capacity_modifies_the_running_cluster() {
         "the cluster runs at 1–4 ACU and the tenant is Ready",
         READY_WITHIN,
         || async {
-            operator.lock().expect("operator").assert_running();
+            operator.assert_running();
             let ready = is_true(&rig.storefronts().get(&name).await?, "Ready");
             Ok((ready && capacity().await == Some((1.0, 4.0))).then_some(()))
         },
@@ -1164,7 +1106,7 @@ async fn editing_the_plans_capacity_modifies_the_running_cluster() {
         "the cluster runs at 1–6 ACU and the tenant is Ready",
         READY_WITHIN,
         || async {
-            operator.lock().expect("operator").assert_running();
+            operator.assert_running();
             let sf = rig.storefronts().get(&name).await?;
             let current =
                 sf.status.as_ref().and_then(|s| s.observed_generation) == sf.metadata.generation;

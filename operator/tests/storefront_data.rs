@@ -8,19 +8,24 @@
 //! created, with a data prefix of its own (`--name-prefix`), so tests never see each other's
 //! databases or tables.
 
+mod common;
+
 use std::{
     io::Write as _,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Mutex, OnceLock},
     time::Duration,
 };
 
-use emporium_integration_tests::{Stack, eventually, install_crds};
+use common::{condition_is_true, plan, spawn_operator, test_config};
+use emporium_integration_tests::{
+    Stack, apply, create_table, databases_like, eventually, install_crds, moto_subnets,
+    postgres_admin, postgres_admin_url, roles_like, table_tags, tables_with_prefix, unique,
+};
 use emporium_operator::{
-    config::{DataProviderChoice, DataSettings, OperatorConfig, ReadinessGate},
+    config::{DataProviderChoice, DataSettings, OperatorConfig},
     crd::{Storefront, StorefrontPlan, StorefrontStatus},
-    metrics::Metrics,
     providers::{SecretString, names},
-    reconcile::{self, build::config_secret_name, tenant_data::DataProviders},
+    reconcile::{build::config_secret_name, tenant_data::DataProviders},
 };
 use emporium_tenant_config::{TENANT_CONFIG_KEY, TenantConfig};
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -76,27 +81,6 @@ fn captured_logs() -> String {
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{prefix}{:07x}{}",
-        (nanos ^ u128::from(std::process::id()) << 20) % 0xfff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn admin_url() -> String {
-    Stack::get()
-        .var("DATABASE_URL")
-        .expect("the stack's DATABASE_URL")
-        .to_owned()
-}
-
 /// One test's world: its label, data prefix and plans.
 struct World {
     client: Client,
@@ -124,22 +108,7 @@ impl World {
             (&world.plan_dedicated, "dedicated"),
             (&world.plan_pooled, "pooled"),
         ] {
-            let plan = json!({
-                "apiVersion": "emporium.dev/v1alpha1",
-                "kind": "StorefrontPlan",
-                "metadata": { "name": name },
-                "spec": {
-                    "tier": tier,
-                    "replicas": { "min": 1, "max": 2 },
-                    "resources": {
-                        "requests": { "cpu": "100m", "memory": "128Mi" },
-                        "limits": { "cpu": "500m", "memory": "256Mi" },
-                    },
-                    "quota": { "cpu": "4", "memory": "8Gi", "pods": 20 },
-                    "database": { "minCapacity": 0.5, "maxCapacity": 2 },
-                },
-            });
-            apply(&plans, name, plan).await?;
+            apply(&plans, name, plan(name, tier, 2)).await?;
         }
         Ok(world)
     }
@@ -148,22 +117,16 @@ impl World {
     /// `--database-provider postgres --tables-provider dynamodb --postgres-admin-url ...`).
     fn postgres_dynamodb(&self) -> OperatorConfig {
         OperatorConfig {
-            runtime_image: "registry.invalid/emporium/storefront:test".into(),
-            pool_namespace: format!("pool-{}", self.run),
-            ingress_group_prefix: format!("emporium-{}", self.run),
             database_provider: DataProviderChoice::Postgres,
             tables_provider: DataProviderChoice::Dynamodb,
             data: DataSettings {
                 name_prefix: self.prefix.clone(),
                 aws_max_attempts: 3,
-                postgres_admin_url: Some(SecretString::new(admin_url())),
+                postgres_admin_url: Some(SecretString::new(postgres_admin_url())),
                 postgres_password_key: Some(SecretString::new(PASSWORD_KEY)),
                 ..DataSettings::default()
             },
-            readiness_gate: ReadinessGate::Applied,
-            storefront_selector: format!("emporium.dev/test-run={}", self.run),
-            concurrency: 4,
-            ..OperatorConfig::default()
+            ..test_config(&self.run)
         }
     }
 
@@ -205,18 +168,26 @@ impl World {
             let Some(status) = sf.status else {
                 return Ok(None);
             };
-            let is_true = |t: &str| {
-                status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == t && c.status == "True")
-            };
+            let is_true = |t: &str| condition_is_true(&status, t);
             Ok(
                 (is_true("Ready") && is_true("DatabaseReady") && is_true("TablesReady"))
                     .then_some(status),
             )
         })
         .await
+    }
+
+    /// Creates dedicated Storefronts, each with its deletion policy, and waits until all are
+    /// Ready with their data.
+    async fn create_ready(&self, tenants: &[(&str, &str)]) -> anyhow::Result<()> {
+        for (name, policy) in tenants {
+            let database = json!({ "deletionPolicy": policy });
+            self.create(name, "dedicated", database).await?;
+        }
+        for (name, _) in tenants {
+            self.wait_ready(name).await?;
+        }
+        Ok(())
     }
 
     async fn delete_and_wait_gone(&self, name: &str) -> anyhow::Result<()> {
@@ -245,30 +216,14 @@ impl World {
 
     /// Removes what a test left on purpose (retained databases and tables).
     async fn drop_leftovers(&self) {
-        let admin = admin().await;
+        let admin = postgres_admin().await;
         let like = format!("{}%", self.prefix);
-        let rows = admin
-            .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1",
-                &[&like],
-            )
-            .await
-            .unwrap_or_default();
-        for row in rows {
-            let name: String = row.get(0);
+        for name in databases_like(&admin, &like).await.unwrap_or_default() {
             let _ = admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .await;
         }
-        let rows = admin
-            .query(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
-                &[&like],
-            )
-            .await
-            .unwrap_or_default();
-        for row in rows {
-            let name: String = row.get(0);
+        for name in roles_like(&admin, &like).await.unwrap_or_default() {
             let _ = admin
                 .batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""))
                 .await;
@@ -286,18 +241,6 @@ impl World {
     }
 }
 
-async fn apply<K>(api: &Api<K>, name: &str, value: serde_json::Value) -> Result<K, kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.patch(
-        name,
-        &PatchParams::apply("emporium-tests").force(),
-        &Patch::Apply(&value),
-    )
-    .await
-}
-
 /// Starts a controller with `config`; AWS providers talk to moto.
 async fn start_operator(
     client: &Client,
@@ -313,100 +256,23 @@ async fn start_operator_with(
     sdk: aws_config::SdkConfig,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let providers = DataProviders::from_config(&config, Some(&sdk)).await?;
-    let client = client.clone();
-    Ok(tokio::spawn(async move {
-        let _ = reconcile::run(
-            client,
-            config,
-            providers,
-            Arc::new(Metrics::new()),
-            None,
-            std::future::pending(),
-        )
-        .await;
-    }))
+    Ok(spawn_operator(client, config, providers))
 }
 
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls)
-        .await
-        .expect("admin connects");
-    tokio::spawn(connection);
-    client
-}
-
-async fn databases_like(prefix: &str) -> Vec<String> {
-    admin()
-        .await
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
-            &[&format!("{prefix}%")],
-        )
+/// The stack's databases whose names start with `prefix`.
+async fn databases_with_prefix(prefix: &str) -> Vec<String> {
+    let pattern = format!("{prefix}%");
+    databases_like(&postgres_admin().await, &pattern)
         .await
         .expect("query")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
-async fn roles_like(prefix: &str) -> Vec<String> {
-    admin()
-        .await
-        .query(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
-            &[&format!("{prefix}%")],
-        )
+/// The stack's roles whose names start with `prefix`.
+async fn roles_with_prefix(prefix: &str) -> Vec<String> {
+    let pattern = format!("{prefix}%");
+    roles_like(&postgres_admin().await, &pattern)
         .await
         .expect("query")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-async fn tables_with_prefix(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut start: Option<String> = None;
-    loop {
-        let page = dynamodb
-            .list_tables()
-            .set_exclusive_start_table_name(start.clone())
-            .send()
-            .await
-            .expect("list tables");
-        names.extend(
-            page.table_names()
-                .iter()
-                .filter(|n| n.starts_with(prefix))
-                .cloned(),
-        );
-        start = page.last_evaluated_table_name().map(str::to_owned);
-        if start.is_none() {
-            names.sort();
-            return names;
-        }
-    }
-}
-
-async fn table_tags(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(String, String)> {
-    let arn = dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe")
-        .table
-        .and_then(|t| t.table_arn)
-        .expect("arn");
-    dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .expect("tags")
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect()
 }
 
 fn dedicated_tables(prefix: &str, tenant: &str) -> Vec<String> {
@@ -511,8 +377,8 @@ async fn a_dedicated_tenant_gets_a_working_database_and_tables_and_no_secret_lea
     // Delete with deletionPolicy Delete: database, role and tables are gone.
     drop(tenant_db);
     world.delete_and_wait_gone(&name).await?;
-    assert!(databases_like(&world.prefix).await.is_empty());
-    assert!(roles_like(&world.prefix).await.is_empty());
+    assert!(databases_with_prefix(&world.prefix).await.is_empty());
+    assert!(roles_with_prefix(&world.prefix).await.is_empty());
     eventually("tables deleted", WAIT, || async {
         Ok(tables_with_prefix(&dynamodb, &world.prefix)
             .await
@@ -566,13 +432,16 @@ async fn pooled_tenants_share_the_pool_database_and_tables() -> anyhow::Result<(
     drop(pool);
 
     // One pool database and three pool tables, however many tenants.
-    assert_eq!(databases_like(&world.prefix).await, vec![pool_db.clone()]);
+    assert_eq!(
+        databases_with_prefix(&world.prefix).await,
+        vec![pool_db.clone()]
+    );
     let dynamodb = Stack::get().dynamodb().await?;
     assert_eq!(tables_with_prefix(&dynamodb, &world.prefix).await.len(), 3);
 
     // Offboarding a pooled tenant leaves the shared pool alone.
     world.delete_and_wait_gone(&a).await?;
-    assert_eq!(databases_like(&world.prefix).await, vec![pool_db]);
+    assert_eq!(databases_with_prefix(&world.prefix).await, vec![pool_db]);
     assert_eq!(tables_with_prefix(&dynamodb, &world.prefix).await.len(), 3);
     world.wait_ready(&b).await?;
 
@@ -589,22 +458,13 @@ async fn retain_keeps_and_marks_snapshot_backs_up_tables_then_deletes() -> anyho
     let retain = format!("{}-r", world.run);
     let snapshot = format!("{}-s", world.run);
     world
-        .create(&retain, "dedicated", json!({ "deletionPolicy": "Retain" }))
+        .create_ready(&[(&retain, "Retain"), (&snapshot, "Snapshot")])
         .await?;
-    world
-        .create(
-            &snapshot,
-            "dedicated",
-            json!({ "deletionPolicy": "Snapshot" }),
-        )
-        .await?;
-    world.wait_ready(&retain).await?;
-    world.wait_ready(&snapshot).await?;
     world.delete_and_wait_gone(&retain).await?;
     world.delete_and_wait_gone(&snapshot).await?;
 
     let dynamodb = Stack::get().dynamodb().await?;
-    let admin = admin().await;
+    let admin = postgres_admin().await;
     let comment = |db: String| {
         let admin = &admin;
         async move {
@@ -626,7 +486,7 @@ async fn retain_keeps_and_marks_snapshot_backs_up_tables_then_deletes() -> anyho
         note.contains("emporium.dev/orphaned=true"),
         "comment: {note:?}"
     );
-    assert!(roles_like(&retained_db).await.contains(&retained_db));
+    assert!(roles_with_prefix(&retained_db).await.contains(&retained_db));
     for table in dedicated_tables(&world.prefix, &retain) {
         let tags = table_tags(&dynamodb, &table).await;
         assert!(
@@ -685,8 +545,8 @@ async fn a_restarted_controller_creates_nothing_twice() -> anyhow::Result<()> {
         .map(|t| names::postgres_identifier(&world.prefix, t))
         .collect();
     expected_dbs.sort();
-    assert_eq!(databases_like(&world.prefix).await, expected_dbs);
-    assert_eq!(roles_like(&world.prefix).await, expected_dbs);
+    assert_eq!(databases_with_prefix(&world.prefix).await, expected_dbs);
+    assert_eq!(roles_with_prefix(&world.prefix).await, expected_dbs);
     let dynamodb = Stack::get().dynamodb().await?;
     let mut expected_tables: Vec<String> = tenants
         .iter()
@@ -705,7 +565,7 @@ async fn a_restarted_controller_creates_nothing_twice() -> anyhow::Result<()> {
     for tenant in &tenants {
         world.wait_ready(tenant).await?;
     }
-    assert_eq!(databases_like(&world.prefix).await, expected_dbs);
+    assert_eq!(databases_with_prefix(&world.prefix).await, expected_dbs);
     assert_eq!(
         tables_with_prefix(&dynamodb, &world.prefix).await,
         expected_tables
@@ -719,27 +579,6 @@ async fn a_restarted_controller_creates_nothing_twice() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Subnet ids of moto's default VPC (moto checks that a DB subnet group's subnets exist).
-async fn moto_subnets() -> anyhow::Result<Vec<String>> {
-    let endpoint = Stack::get().var("AWS_ENDPOINT_URL")?;
-    let body = reqwest::Client::new()
-        .post(endpoint)
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .form(&[("Action", "DescribeSubnets"), ("Version", "2016-11-15")])
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(body
-        .split("<subnetId>")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_owned()))
-        .collect())
-}
-
 #[tokio::test]
 async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow::Result<()> {
     let world = World::new("aurora").await?;
@@ -747,7 +586,7 @@ async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow
     config.database_provider = DataProviderChoice::Aurora;
     config.tables_provider = DataProviderChoice::None;
     config.data.aurora_subnet_group = Some(format!("{}-subnets", world.prefix));
-    config.data.aurora_subnet_ids = moto_subnets().await?;
+    config.data.aurora_subnet_ids = moto_subnets(Stack::get().var("AWS_ENDPOINT_URL")?).await?;
     let operator = start_operator(&world.client, config).await?;
     let name = world.run.clone();
     world
@@ -761,14 +600,8 @@ async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow
     let api = world.storefronts();
     let status = eventually("DatabaseReady on Aurora", WAIT, || async {
         let status = api.get(&name).await?.status.unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "DatabaseReady" && c.status == "True");
-        let all = status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = condition_is_true(&status, "DatabaseReady");
+        let all = condition_is_true(&status, "Ready");
         Ok((ready && all).then_some(status))
     })
     .await?;
@@ -829,36 +662,16 @@ async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow
 
 #[tokio::test]
 async fn a_dedicated_tenant_adopts_an_existing_database_and_table() -> anyhow::Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     let world = World::new("adopt").await?;
     // What exists before the Storefront: a database and a catalog table of someone else's.
     let legacy_db = format!("{}-legacy", world.prefix);
-    admin()
+    postgres_admin()
         .await
         .batch_execute(&format!("CREATE DATABASE \"{legacy_db}\""))
         .await?;
     let legacy_table = format!("{}-legacy-catalog", world.prefix);
     let dynamodb = Stack::get().dynamodb().await?;
-    dynamodb
-        .create_table()
-        .table_name(&legacy_table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .send()
-        .await?;
+    create_table(&dynamodb, &legacy_table, &["pk"]).await?;
 
     let operator = start_operator(&world.client, world.postgres_dynamodb()).await?;
     let name = world.run.clone();
@@ -908,7 +721,11 @@ async fn a_dedicated_tenant_adopts_an_existing_database_and_table() -> anyhow::R
 
     // Retain: the adopted database and table outlive the Storefront.
     world.delete_and_wait_gone(&name).await?;
-    assert!(databases_like(&world.prefix).await.contains(&legacy_db));
+    assert!(
+        databases_with_prefix(&world.prefix)
+            .await
+            .contains(&legacy_db)
+    );
     assert!(
         tables_with_prefix(&dynamodb, &world.prefix)
             .await
@@ -939,14 +756,8 @@ async fn an_unreachable_dynamodb_is_named_in_the_condition_and_recovers() -> any
     let api = world.storefronts();
     let condition = eventually("TablesReady names the outage", WAIT, || async {
         let status = api.get(&name).await?.status.unwrap_or_default();
-        let database_ready = status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "DatabaseReady" && c.status == "True");
-        let workload_ready = status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "WorkloadReady" && c.status == "True");
+        let database_ready = condition_is_true(&status, "DatabaseReady");
+        let workload_ready = condition_is_true(&status, "WorkloadReady");
         let tables = status
             .conditions
             .iter()
@@ -1008,21 +819,12 @@ async fn data_gone_from_underneath_is_recreated_or_reported_per_policy() -> anyh
     let operator = start_operator(&world.client, world.postgres_dynamodb()).await?;
     let (deleted, retained) = (format!("{}-d", world.run), format!("{}-r", world.run));
     world
-        .create(&deleted, "dedicated", json!({ "deletionPolicy": "Delete" }))
+        .create_ready(&[(&deleted, "Delete"), (&retained, "Retain")])
         .await?;
-    world
-        .create(
-            &retained,
-            "dedicated",
-            json!({ "deletionPolicy": "Retain" }),
-        )
-        .await?;
-    world.wait_ready(&deleted).await?;
-    world.wait_ready(&retained).await?;
 
     // Someone drops the Delete tenant's database and deletes the Retain tenant's sessions table.
     let database = names::postgres_identifier(&world.prefix, &deleted);
-    admin()
+    postgres_admin()
         .await
         .batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
         .await?;
@@ -1040,7 +842,7 @@ async fn data_gone_from_underneath_is_recreated_or_reported_per_policy() -> anyh
 
     // Delete policy: an empty database is made again and the tenant is Ready.
     eventually("database recreated", WAIT, || async {
-        Ok(databases_like(&database)
+        Ok(databases_with_prefix(&database)
             .await
             .contains(&database)
             .then_some(()))

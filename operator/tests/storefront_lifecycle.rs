@@ -4,15 +4,13 @@
 //! Each test runs its own controller in-process, restricted by a label selector to the
 //! Storefronts it created, with unique names: tests share one cluster.
 
-use std::{sync::Arc, time::Duration};
+mod common;
 
-use emporium_integration_tests::{Stack, eventually, install_crds};
-use emporium_operator::{
-    config::{DataProviderChoice, OperatorConfig, ReadinessGate},
-    crd::{Phase, Storefront, StorefrontPlan},
-    metrics::Metrics,
-    reconcile,
-};
+use std::time::Duration;
+
+use common::{plan, start_operator, storefront};
+use emporium_integration_tests::{Stack, apply, eventually, install_crds, unique};
+use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
@@ -20,94 +18,12 @@ use k8s_openapi::api::{
     networking::v1::Ingress,
 };
 use kube::{
-    Api, Client,
+    Api,
     api::{DeleteParams, Patch, PatchParams},
 };
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid_like()[..8])
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{:016x}",
-        nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u128::from(std::process::id())
-    )
-}
-
-fn plan(name: &str, tier: &str, max: i32) -> serde_json::Value {
-    json!({
-        "apiVersion": "emporium.dev/v1alpha1",
-        "kind": "StorefrontPlan",
-        "metadata": { "name": name },
-        "spec": {
-            "tier": tier,
-            "replicas": { "min": 1, "max": max },
-            "resources": {
-                "requests": { "cpu": "100m", "memory": "128Mi" },
-                "limits": { "cpu": "500m", "memory": "256Mi" },
-            },
-            "quota": { "cpu": "4", "memory": "8Gi", "pods": 20 },
-            "database": { "minCapacity": 0.5, "maxCapacity": 2 },
-        },
-    })
-}
-
-fn storefront(name: &str, plan: &str, run: &str, domains: &[&str]) -> serde_json::Value {
-    json!({
-        "apiVersion": "emporium.dev/v1alpha1",
-        "kind": "Storefront",
-        "metadata": { "name": name, "labels": { "emporium.dev/test-run": run } },
-        "spec": { "displayName": "Test Store", "plan": plan, "domains": domains },
-    })
-}
-
-async fn apply<K>(api: &Api<K>, name: &str, value: serde_json::Value) -> Result<K, kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.patch(
-        name,
-        &PatchParams::apply("emporium-tests").force(),
-        &Patch::Apply(&value),
-    )
-    .await
-}
-
-/// Starts a controller for the Storefronts labelled `emporium.dev/test-run=<run>`.
-fn start_operator(client: &Client, run: &str) -> tokio::task::JoinHandle<()> {
-    let config = OperatorConfig {
-        runtime_image: "registry.invalid/emporium/storefront:test".into(),
-        pool_namespace: format!("pool-{run}"),
-        ingress_group_prefix: format!("emporium-{run}"),
-        database_provider: DataProviderChoice::None,
-        tables_provider: DataProviderChoice::None,
-        readiness_gate: ReadinessGate::Applied,
-        storefront_selector: format!("emporium.dev/test-run={run}"),
-        concurrency: 4,
-        ..OperatorConfig::default()
-    };
-    let client = client.clone();
-    tokio::spawn(async move {
-        let _ = reconcile::run(
-            client,
-            config,
-            reconcile::tenant_data::DataProviders::default(),
-            Arc::new(Metrics::new()),
-            None,
-            std::future::pending(),
-        )
-        .await;
-    })
-}
 
 fn api_message(result: Result<impl std::fmt::Debug, kube::Error>) -> String {
     match result {
@@ -123,7 +39,7 @@ async fn the_api_server_refuses_invalid_storefronts_and_plans_with_human_message
     install_crds(&client).await?;
     let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
-    let run = unique("invalid");
+    let run = unique("invalid-");
 
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
         (
@@ -221,7 +137,7 @@ async fn a_dedicated_storefront_is_provisioned_kept_steady_updated_and_offboarde
 -> anyhow::Result<()> {
     let client = Stack::get().kube().await?;
     install_crds(&client).await?;
-    let run = unique("ded");
+    let run = unique("ded-");
     let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
     let operator = start_operator(&client, &run);

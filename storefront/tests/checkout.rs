@@ -111,15 +111,7 @@ async fn manual_lifecycle_cancel_refund_and_illegal_transitions() {
     let order = |b: &Value| b["order"]["id"].as_str().unwrap().to_owned();
 
     // Cancel an unpaid order: the reservation is released.
-    let (s, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("LIFE-1", 3)]).await,
-        Some("a"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let b = place_order(&app, h, &[("LIFE-1", 3)], "a").await;
     assert_eq!(stock(&app, &t, "LIFE-1").await, 7);
     let (s, b) = admin_post(
         &app,
@@ -139,14 +131,7 @@ async fn manual_lifecycle_cancel_refund_and_illegal_transitions() {
     assert_eq!(s, 409, "{b2}");
 
     // Paid, then refunded before shipping: the units go back on sale.
-    let (_, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("LIFE-1", 4)]).await,
-        Some("b"),
-        None,
-    )
-    .await;
+    let b = place_order(&app, h, &[("LIFE-1", 4)], "b").await;
     let id = order(&b);
     let (s, p) = admin_post(&app, &t, &format!("/api/v1/admin/orders/{id}/mark-paid")).await;
     assert_eq!((s, p["status"].as_str()), (200, Some("paid")), "{p}");
@@ -162,14 +147,7 @@ async fn manual_lifecycle_cancel_refund_and_illegal_transitions() {
     assert_eq!(stock(&app, &t, "LIFE-1").await, 10);
 
     // Fulfilled, then refunded: shipped units do not come back.
-    let (_, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("LIFE-1", 1)]).await,
-        Some("c"),
-        None,
-    )
-    .await;
+    let b = place_order(&app, h, &[("LIFE-1", 1)], "c").await;
     let id = order(&b);
     assert_eq!(
         admin_post(&app, &t, &format!("/api/v1/admin/orders/{id}/mark-paid"))
@@ -231,25 +209,9 @@ async fn shopper_sees_own_orders_only() {
     let h = host(&t);
     let mut tokens = Vec::new();
     for email in ["ann@example.com", "bob@example.com"] {
-        let (s, b, _) = app
-            .call(
-                Method::POST,
-                h,
-                "/api/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": "long-enough-pw", "name": "X"})),
-            )
-            .await;
+        let (s, b) = app.register(h, email, "long-enough-pw").await;
         assert_eq!(s, 201, "{b}");
-        let (s, b, _) = app
-            .call(
-                Method::POST,
-                h,
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": "long-enough-pw"})),
-            )
-            .await;
+        let (s, b) = app.login(h, email, "long-enough-pw", None).await;
         assert_eq!(s, 200, "{b}");
         tokens.push(b["token"].as_str().expect("token").to_owned());
     }
@@ -316,15 +278,7 @@ async fn expired_reservations_are_released_by_the_sweeper() {
     let sweeper = commerce::spawn_sweeper(app.state.clone());
     stock_skus(&app, &t, &[("EXP-1", 100, 3)]).await;
     let h = host(&t);
-    let (s, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("EXP-1", 3)]).await,
-        Some("e"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let b = place_order(&app, h, &[("EXP-1", 3)], "e").await;
     assert_eq!(stock(&app, &t, "EXP-1").await, 0);
     let id = b["order"]["id"].as_str().unwrap().to_owned();
     let status = eventually("order expires", Duration::from_secs(10), || {
@@ -377,15 +331,7 @@ async fn stripe_payments_and_signed_webhooks() {
     let now = chrono::Utc::now().timestamp();
 
     // Checkout starts a PaymentIntent at stripe-mock.
-    let (s, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("STR-1", 2)]).await,
-        Some("s1"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let b = place_order(&app, h, &[("STR-1", 2)], "s1").await;
     assert_eq!(b["payment"]["provider"], "stripe");
     assert!(
         b["payment"]["reference"]
@@ -425,14 +371,7 @@ async fn stripe_payments_and_signed_webhooks() {
     assert_eq!(stock(&app, &t, "STR-1").await, 10);
 
     // Success pays; the same event again is acknowledged and changes nothing.
-    let (_, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("STR-1", 1)]).await,
-        Some("s2"),
-        None,
-    )
-    .await;
+    let b = place_order(&app, h, &[("STR-1", 1)], "s2").await;
     let paid_order = b["order"]["id"].as_str().unwrap().to_owned();
     let ok = event("evt_ok_1", "payment_intent.succeeded", &paid_order);
     let (s, r) = webhook(&app, h, &ok, Some(signed(&ok, now))).await;
@@ -493,27 +432,11 @@ async fn next_stock_event(
     buf: &mut String,
     sku: &str,
 ) -> (i64, Value) {
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            let mut id = None;
-            let mut data = None;
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<i64>().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data = serde_json::from_str::<Value>(v.trim()).ok();
-                }
-            }
-            if let (Some(id), Some(data)) = (id, data)
-                && data["sku"] == sku
-            {
-                return (id, data);
-            }
-        }
-        let chunk = res.chunk().await.expect("stream").expect("stream ended");
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let event = emporium_integration_tests::next_sse_event(res, buf, |e| {
+        e.id.is_some() && e.data["sku"] == sku
+    })
+    .await;
+    (event.id.unwrap_or_default(), event.data)
 }
 
 #[tokio::test]
@@ -588,15 +511,7 @@ async fn outbox_events_reach_sqs_even_when_the_relay_starts_late() {
     stock_skus(&app, &t, &[("OBX-1", 100, 5)]).await;
     let h = host(&t);
     // Orders are committed while no relay runs (as if the runtime crashed right after).
-    let (s, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("OBX-1", 1)]).await,
-        Some("o1"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let b = place_order(&app, h, &[("OBX-1", 1)], "o1").await;
     let order_id = b["order"]["id"].as_str().unwrap().to_owned();
 
     // A runtime started later relays what was left behind.
@@ -654,15 +569,7 @@ async fn order_tables_show_nothing_without_the_tenant_setting() {
     let app = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
     stock_skus(&app, &t, &[("RLS-1", 100, 5)]).await;
     let h = host(&t);
-    let (s, _, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("RLS-1", 1)]).await,
-        Some("r"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201);
+    place_order(&app, h, &[("RLS-1", 1)], "r").await;
     // The app role, without `app.tenant_id`: every new table looks empty.
     let (client, conn) = tokio_postgres::connect(&t.database_url, tokio_postgres::NoTls)
         .await
@@ -767,15 +674,7 @@ async fn a_webhook_lost_to_a_crash_is_applied_on_redelivery() {
     let app = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
     stock_skus(&app, &t, &[("CRASH-1", 100, 5)]).await;
     let h = host(&t);
-    let (s, b, _) = checkout(
-        &app,
-        h,
-        &cart(&app, h, &[("CRASH-1", 2)]).await,
-        Some("c"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let b = place_order(&app, h, &[("CRASH-1", 2)], "c").await;
     let id = b["order"]["id"].as_str().unwrap().to_owned();
 
     // A replica that dies before its transaction commits (here: cannot reach its database)

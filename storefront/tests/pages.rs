@@ -91,10 +91,32 @@ impl Browser {
 
     /// The CSRF token the last page's forms carry.
     fn csrf(page: &Page) -> String {
-        let marker = r#"name="csrf" value=""#;
-        let start = page.body.find(marker).expect("a form with a csrf field") + marker.len();
-        let len = page.body[start..].find('"').expect("closing quote");
-        page.body[start..start + len].to_owned()
+        page.field("csrf")
+    }
+
+    /// Posts the cart form: `action` (`add` or `update`) `quantity` of `sku`, with `csrf`.
+    async fn cart_form(&mut self, csrf: &str, action: &str, sku: &str, quantity: &str) -> Page {
+        let form = [
+            ("csrf", csrf),
+            ("action", action),
+            ("sku", sku),
+            ("quantity", quantity),
+        ];
+        self.post("/cart", &form).await
+    }
+}
+
+impl Page {
+    /// The value of the page's form field `name` (a hidden input).
+    fn field(&self, name: &str) -> String {
+        let marker = format!(r#"name="{name}" value=""#);
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("a form with a {name} field"))
+            + marker.len();
+        let len = self.body[start..].find('"').expect("closing quote");
+        self.body[start..start + len].to_owned()
     }
 }
 
@@ -290,17 +312,7 @@ async fn a_shopper_registers_signs_in_buys_and_sees_the_order() {
     // As a guest, put one in the cart; registering keeps it.
     let form = b.get("/register").await;
     let csrf = Browser::csrf(&form);
-    let added = b
-        .post(
-            "/cart",
-            &[
-                ("csrf", &csrf),
-                ("action", "add"),
-                ("sku", &sku),
-                ("quantity", "1"),
-            ],
-        )
-        .await;
+    let added = b.cart_form(&csrf, "add", &sku, "1").await;
     assert_eq!(added.status, 303, "{}", added.body);
     assert!(b.cookies.contains_key("sf_cart"));
 
@@ -366,17 +378,7 @@ async fn a_shopper_registers_signs_in_buys_and_sees_the_order() {
         b.get("/cart").await.body.contains("12.50 EUR"),
         "guest cart adopted"
     );
-    let updated = b
-        .post(
-            "/cart",
-            &[
-                ("csrf", &csrf),
-                ("action", "update"),
-                ("sku", &sku),
-                ("quantity", "2"),
-            ],
-        )
-        .await;
+    let updated = b.cart_form(&csrf, "update", &sku, "2").await;
     assert_eq!(updated.status, 303, "{}", updated.body);
     let cart = b.get("/cart").await;
     assert!(
@@ -384,17 +386,7 @@ async fn a_shopper_registers_signs_in_buys_and_sees_the_order() {
             .contains("&lt;script&gt;alert(1)&lt;/script&gt; Mug")
     );
     assert!(cart.body.contains("25.00 EUR"), "2 × 12.50: {}", cart.body);
-    let too_many = b
-        .post(
-            "/cart",
-            &[
-                ("csrf", &csrf),
-                ("action", "update"),
-                ("sku", &sku),
-                ("quantity", "500"),
-            ],
-        )
-        .await;
+    let too_many = b.cart_form(&csrf, "update", &sku, "500").await;
     assert_eq!(
         too_many.status, 422,
         "the API's limit shows as a form error"
@@ -402,11 +394,7 @@ async fn a_shopper_registers_signs_in_buys_and_sees_the_order() {
 
     let checkout = b.get("/checkout").await;
     assert_eq!(checkout.status, 200);
-    let key = {
-        let marker = r#"name="key" value=""#;
-        let start = checkout.body.find(marker).expect("idempotency key") + marker.len();
-        checkout.body[start..start + 36].to_owned()
-    };
+    let key = checkout.field("key");
     let placed = b
         .post(
             "/checkout",
@@ -451,17 +439,7 @@ async fn form_posts_without_the_csrf_token_are_refused() {
     // The cookie, but a wrong or missing token.
     let csrf = Browser::csrf(&b.get("/signin").await);
     for token in ["", "forged-token-forged-token-forged-token-123"] {
-        let page = b
-            .post(
-                "/cart",
-                &[
-                    ("csrf", token),
-                    ("action", "add"),
-                    ("sku", &sku),
-                    ("quantity", "1"),
-                ],
-            )
-            .await;
+        let page = b.cart_form(token, "add", &sku, "1").await;
         assert_eq!(page.status, 403, "token {token:?}");
     }
     let page = b
@@ -493,17 +471,7 @@ async fn form_posts_without_the_csrf_token_are_refused() {
     assert_eq!(res.status().as_u16(), 403);
 
     // With the token it works.
-    let page = b
-        .post(
-            "/cart",
-            &[
-                ("csrf", &csrf),
-                ("action", "add"),
-                ("sku", &sku),
-                ("quantity", "1"),
-            ],
-        )
-        .await;
+    let page = b.cart_form(&csrf, "add", &sku, "1").await;
     assert_eq!(page.status, 303);
 }
 
@@ -513,26 +481,11 @@ async fn a_guest_checks_out_with_an_email() {
     let (_id, sku) = store(&app, &t).await;
     let mut b = Browser::new(&app, host(&t));
     let csrf = Browser::csrf(&b.get("/signin").await);
-    let added = b
-        .post(
-            "/cart",
-            &[
-                ("csrf", &csrf),
-                ("action", "add"),
-                ("sku", &sku),
-                ("quantity", "1"),
-            ],
-        )
-        .await;
+    let added = b.cart_form(&csrf, "add", &sku, "1").await;
     assert_eq!(added.status, 303);
     let checkout = b.get("/checkout").await;
     assert!(checkout.body.contains(r#"name="email""#) && checkout.body.contains("required"));
-    let field = |name: &str| {
-        let marker = format!(r#"name="{name}" value=""#);
-        let start = checkout.body.find(&marker).expect("hidden field") + marker.len();
-        checkout.body[start..start + 36].to_owned()
-    };
-    let (key, cart) = (field("key"), field("cart"));
+    let (key, cart) = (checkout.field("key"), checkout.field("cart"));
     let form = [
         ("csrf", csrf.as_str()),
         ("key", key.as_str()),
@@ -600,9 +553,7 @@ async fn a_stripe_store_pays_with_the_test_card() {
         "{}",
         placed.body
     );
-    let marker = r#"name="order" value=""#;
-    let start = placed.body.find(marker).expect("test card form") + marker.len();
-    let order = placed.body[start..start + 36].to_owned();
+    let order = placed.field("order");
 
     // Someone else's form (no CSRF) cannot pay it; the shopper can.
     let mut other = Browser::new(&app, host(&t));

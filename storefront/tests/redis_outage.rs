@@ -79,31 +79,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-async fn login(app: &TestApp, h: &str, email: &str, password: &str) -> (u16, Value) {
-    let (s, b, _) = app
-        .call(
-            Method::POST,
-            h,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    (s, b)
-}
-
-async fn register(app: &TestApp, h: &str, email: &str) -> u16 {
-    app.call(
-        Method::POST,
-        h,
-        "/api/v1/auth/register",
-        None,
-        Some(json!({"email": email, "password": "correct horse battery", "name": "Ann"})),
-    )
-    .await
-    .0
-}
-
 /// Everything a shopper does works: browse, register, sign in, cart, checkout.
 async fn shopper_journey(app: &TestApp, h: &str, sku: &str, round: &str) {
     let (s, list, _) = app
@@ -112,8 +87,12 @@ async fn shopper_journey(app: &TestApp, h: &str, sku: &str, round: &str) {
     assert_eq!(s, 200, "{list}");
     assert!(list.to_string().contains(sku), "{list}");
     let email = format!("{round}@example.com");
-    assert_eq!(register(app, h, &email).await, 201, "register ({round})");
-    let (s, b) = login(app, h, &email, "correct horse battery").await;
+    assert_eq!(
+        app.register(h, &email, "correct horse battery").await.0,
+        201,
+        "register ({round})"
+    );
+    let (s, b) = app.login(h, &email, "correct horse battery", None).await;
     assert_eq!(s, 200, "login ({round}): {b}");
     let c = cart(app, h, &[(sku, 1)]).await;
     let (s, b, _) = checkout(
@@ -131,7 +110,7 @@ async fn shopper_journey(app: &TestApp, h: &str, sku: &str, round: &str) {
 async fn brute_force_is_limited(app: &TestApp, h: &str, email: &str) {
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(login(app, h, email, "wrong password!").await.0);
+        statuses.push(app.login(h, email, "wrong password!", None).await.0);
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "wrong logins");
 }
@@ -185,7 +164,7 @@ async fn the_runtime_serves_while_redis_is_gone_and_uses_it_again_when_back() {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     assert_eq!(
-        login(&app, &h, "nobody@example.com", "wrong password!")
+        app.login(&h, "nobody@example.com", "wrong password!", None)
             .await
             .0,
         401

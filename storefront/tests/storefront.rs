@@ -9,36 +9,6 @@ use emporium_integration_tests::eventually;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn register(app: &TestApp, h: &str, email: &str, password: &str) -> (u16, Value) {
-    let (s, b, _) = app
-        .call(
-            Method::POST,
-            h,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"email": email, "password": password, "name": "Ann"})),
-        )
-        .await;
-    (s, b)
-}
-
-async fn login(
-    app: &TestApp,
-    h: &str,
-    email: &str,
-    password: &str,
-    cart: Option<&str>,
-) -> (u16, Value) {
-    let mut body = json!({"email": email, "password": password});
-    if let Some(c) = cart {
-        body["guest_cart_id"] = json!(c);
-    }
-    let (s, b, _) = app
-        .call(Method::POST, h, "/api/v1/auth/login", None, Some(body))
-        .await;
-    (s, b)
-}
-
 async fn admin_create(
     app: &TestApp,
     t: &emporium_tenant_config::TenantConfig,
@@ -72,15 +42,17 @@ async fn tenants_are_isolated_by_host() {
 
     // The same email registers in both stores.
     assert_eq!(
-        register(&app, host(&a), "same@example.com", "password-one")
+        app.register(host(&a), "same@example.com", "password-one")
             .await
             .0,
         201
     );
-    let (s, b_session) = register(&app, host(&b), "same@example.com", "password-two").await;
+    let (s, b_session) = app
+        .register(host(&b), "same@example.com", "password-two")
+        .await;
     assert_eq!(s, 201);
     assert_eq!(
-        register(&app, host(&a), "SAME@example.com", "password-one")
+        app.register(host(&a), "SAME@example.com", "password-one")
             .await
             .0,
         409,
@@ -164,7 +136,7 @@ async fn row_level_security_hides_rows_without_the_tenant_setting() {
     );
     let app = TestApp::start(test_settings(), &[a.clone(), b.clone()]).await;
     assert_eq!(
-        register(&app, host(&a), "rls@example.com", "password-one")
+        app.register(host(&a), "rls@example.com", "password-one")
             .await
             .0,
         201
@@ -186,34 +158,21 @@ async fn row_level_security_hides_rows_without_the_tenant_setting() {
     );
     let mut client2 = client;
     let tx = client2.transaction().await.unwrap();
-    tx.execute(
-        "SELECT set_config('app.tenant_id', $1, true)",
-        &[&b.tenant_id],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        tx.query_one("SELECT count(*) FROM customers", &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
-        0,
-        "other tenant"
-    );
-    tx.execute(
-        "SELECT set_config('app.tenant_id', $1, true)",
-        &[&a.tenant_id],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        tx.query_one("SELECT count(*) FROM customers", &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
-        1,
-        "own tenant"
-    );
+    // The customers the transaction sees once its tenant setting is `tenant`.
+    let customers_as = |tenant: &str| {
+        let (tx, tenant) = (&tx, tenant.to_owned());
+        async move {
+            tx.execute("SELECT set_config('app.tenant_id', $1, true)", &[&tenant])
+                .await
+                .unwrap();
+            tx.query_one("SELECT count(*) FROM customers", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(customers_as(&b.tenant_id).await, 0, "other tenant");
+    assert_eq!(customers_as(&a.tenant_id).await, 1, "own tenant");
     // Writing a row for another tenant is refused too.
     let err = tx
         .execute(
@@ -239,12 +198,12 @@ async fn accounts_register_login_logout_and_password_change() {
     let h = host(&t);
 
     // Validation names the field.
-    let (s, body) = register(&app, h, "not-an-email", "password-one").await;
+    let (s, body) = app.register(h, "not-an-email", "password-one").await;
     assert_eq!((s, body["field"].as_str()), (422, Some("email")));
-    let (s, body) = register(&app, h, "ann@example.com", "short").await;
+    let (s, body) = app.register(h, "ann@example.com", "short").await;
     assert_eq!((s, body["field"].as_str()), (422, Some("password")));
 
-    let (s, reg) = register(&app, h, "Ann@Example.com", "password-one").await;
+    let (s, reg) = app.register(h, "Ann@Example.com", "password-one").await;
     assert_eq!(s, 201, "{reg}");
     assert_eq!(reg["customer"]["email"], "ann@example.com");
     assert!(
@@ -253,21 +212,21 @@ async fn accounts_register_login_logout_and_password_change() {
     );
 
     assert_eq!(
-        login(&app, h, "ann@example.com", "wrong-password", None)
+        app.login(h, "ann@example.com", "wrong-password", None)
             .await
             .0,
         401
     );
     assert_eq!(
-        login(&app, h, "nobody@example.com", "password-one", None)
+        app.login(h, "nobody@example.com", "password-one", None)
             .await
             .0,
         401
     );
-    let (s, first) = login(&app, h, "ann@example.com", "password-one", None).await;
+    let (s, first) = app.login(h, "ann@example.com", "password-one", None).await;
     assert_eq!(s, 200);
     let first = first["token"].as_str().unwrap().to_owned();
-    let (s, second) = login(&app, h, "ann@example.com", "password-one", None).await;
+    let (s, second) = app.login(h, "ann@example.com", "password-one", None).await;
     assert_eq!(s, 200);
     let second = second["token"].as_str().unwrap().to_owned();
 
@@ -328,7 +287,7 @@ async fn accounts_register_login_logout_and_password_change() {
     );
 
     // Three attempts for this email so far (limit 3): the fourth is refused, even with the right password.
-    let (s, _) = login(&app, h, "ann@example.com", "password-two", None).await;
+    let (s, _) = app.login(h, "ann@example.com", "password-two", None).await;
     assert_eq!(s, 429);
     let res = app
         .req(Method::POST, h, "/api/v1/auth/login")
@@ -347,17 +306,14 @@ async fn login_is_rate_limited_per_ip() {
     settings.login_limit_per_ip = 3;
     let app = TestApp::start(settings, std::slice::from_ref(&t)).await;
     for i in 0..3 {
-        let (s, _) = login(
-            &app,
-            host(&t),
-            &format!("u{i}@example.com"),
-            "password-one",
-            None,
-        )
-        .await;
+        let (s, _) = app
+            .login(host(&t), &format!("u{i}@example.com"), "password-one", None)
+            .await;
         assert_eq!(s, 401);
     }
-    let (s, body) = login(&app, host(&t), "u9@example.com", "password-one", None).await;
+    let (s, body) = app
+        .login(host(&t), "u9@example.com", "password-one", None)
+        .await;
     assert_eq!(
         (s, body["type"].as_str()),
         (429, Some("https://emporium.dev/problems/rate-limited"))
@@ -859,7 +815,7 @@ async fn cart_totals_come_from_server_prices_and_merge_on_login() {
     );
 
     // A customer with a cart of their own signs in holding the guest cart: one merged cart.
-    let (_, reg) = register(&app, h, "cart@example.com", "password-one").await;
+    let (_, reg) = app.register(h, "cart@example.com", "password-one").await;
     let token = reg["token"].as_str().unwrap();
     let (s, own, _) = app
         .call(Method::POST, h, "/api/v1/carts", Some(token), None)
@@ -885,7 +841,9 @@ async fn cart_totals_come_from_server_prices_and_merge_on_login() {
         .await;
     assert_eq!(s, 403, "an owned cart needs its owner's session");
 
-    let (s, session) = login(&app, h, "cart@example.com", "password-one", Some(&cart_id)).await;
+    let (s, session) = app
+        .login(h, "cart@example.com", "password-one", Some(&cart_id))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(session["cart_id"].as_str(), Some(own_id.as_str()));
     let token = session["token"].as_str().unwrap();

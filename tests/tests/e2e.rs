@@ -8,8 +8,9 @@
 use std::time::Duration;
 
 use emporium_integration_tests::{
-    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
-    operator_args, workspace_root,
+    Process, Stack, StoreClient, child_env, eventually, free_port, install_storefront_api, kubectl,
+    next_sse_event, operator_args, postgres_admin, storefront_manifest, unique, workspace_root,
+    write_manifests,
 };
 use emporium_tenant_config::{TENANT_CONFIG_KEY, TENANT_SECRET_SELECTOR, TenantConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -19,54 +20,6 @@ use serde_json::{Value, json};
 
 const READY_TIMEOUT: &str = "180s";
 const WAIT: Duration = Duration::from_secs(120);
-
-/// An HTTP client for one store: every request carries the store's Host header.
-#[derive(Clone)]
-struct Store {
-    http: reqwest::Client,
-    base: String,
-    host: String,
-    admin_key: String,
-}
-
-impl Store {
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("Host", &self.host)
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.req(method, path);
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("request to the runtime");
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, body) = self
-            .call(method, path, Some(&self.admin_key.clone()), body)
-            .await;
-        assert!(status.is_success(), "admin {path}: {status} {body}");
-        body
-    }
-}
 
 async fn tenant_config(name: &str) -> TenantConfig {
     let client = Stack::get().kube().await.expect("kube client");
@@ -89,7 +42,7 @@ async fn tenant_config(name: &str) -> TenantConfig {
 }
 
 /// Loads a small catalog and stock through the merchant admin API.
-async fn load_catalog(store: &Store, sku_prefix: &str) {
+async fn load_catalog(store: &StoreClient, sku_prefix: &str) {
     store
         .admin(
             Method::POST,
@@ -127,33 +80,8 @@ async fn load_catalog(store: &Store, sku_prefix: &str) {
     }
 }
 
-/// Reads the SSE stream until an event about `sku` arrives; returns its JSON data.
-async fn next_stock_event(res: &mut reqwest::Response, buf: &mut String, sku: &str) -> Value {
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let event: String = buf.drain(..end + 2).collect();
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .collect();
-            if let Ok(value) = serde_json::from_str::<Value>(&data)
-                && value["sku"] == sku
-            {
-                return value;
-            }
-        }
-        let chunk = res
-            .chunk()
-            .await
-            .expect("the stream stays open")
-            .expect("a chunk");
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
 /// Register, browse, search, cart, checkout, pay, history, live stock: one shopper's journey.
-async fn shop(store: &Store, sku_prefix: &str) {
+async fn shop(store: &StoreClient, sku_prefix: &str) {
     let sku = format!("{sku_prefix}-0");
 
     let (status, session) = store
@@ -222,10 +150,11 @@ async fn shop(store: &Store, sku_prefix: &str) {
     let mut buf = String::new();
     let event = tokio::time::timeout(
         Duration::from_secs(5),
-        next_stock_event(&mut stream, &mut buf, &sku),
+        next_sse_event(&mut stream, &mut buf, |e| e.data["sku"] == sku),
     )
     .await
-    .expect("a stock event for the purchase");
+    .expect("a stock event for the purchase")
+    .data;
     assert_eq!(event["available"], 3, "{event}");
 
     // Manual payments: the merchant marks the order paid.
@@ -254,31 +183,17 @@ async fn shop(store: &Store, sku_prefix: &str) {
     assert!(history.to_string().contains(&order_id), "{history}");
 }
 
-fn storefront_manifest(name: &str, run: &str, plan: &str, deletion_policy: &str) -> String {
-    format!(
-        r##"apiVersion: emporium.dev/v1alpha1
-kind: Storefront
-metadata:
-  name: {name}
-  labels:
-    emporium.dev/e2e: "{run}"
-spec:
-  displayName: "Store {name}"
-  plan: {plan}
-  domains: ["{name}.localhost"]
-  themeColor: "#0f766e"
-  database:
-    deletionPolicy: {deletion_policy}
-  payments:
-    provider: manual
-"##
-    )
+/// A merchant's Storefront for this run (manual payments, teal theme).
+fn storefront(name: &str, run: &str, plan: &str, deletion_policy: &str) -> Value {
+    let mut sf = storefront_manifest(name, "emporium.dev/e2e", run, plan, deletion_policy);
+    sf["spec"]["themeColor"] = json!("#0f766e");
+    sf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
     let stack = Stack::get();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let run = unique("");
     let artifacts = workspace_root().join("tests/artifacts/e2e");
     std::fs::create_dir_all(&artifacts).expect("artifacts directory");
 
@@ -293,7 +208,7 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         &format!("e2e-pool-{run}"),
         &password_key,
     );
-    let mut operator = Process::start(
+    let operator = Process::start(
         "emporium-operator",
         &operator_args,
         &artifacts.join("operator.log"),
@@ -306,7 +221,7 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         "--watch-secrets".into(),
         "--log-format=json".into(),
     ];
-    let mut runtime = Process::start(
+    let runtime = Process::start(
         "emporium-storefront",
         &runtime_args,
         &artifacts.join("storefront.log"),
@@ -317,15 +232,13 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
     let pooled = format!("e2e-bakery-{run}");
     let dedicated = format!("e2e-outfitters-{run}");
     let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
-    std::fs::write(
+    write_manifests(
         &manifest,
-        format!(
-            "{}---\n{}",
-            storefront_manifest(&pooled, &run, "basic", "Delete"),
-            storefront_manifest(&dedicated, &run, "premium", "Delete")
-        ),
-    )
-    .expect("write manifest");
+        &[
+            storefront(&pooled, &run, "basic", "Delete"),
+            storefront(&dedicated, &run, "premium", "Delete"),
+        ],
+    );
     kubectl(&["apply", "-f", manifest.to_str().unwrap_or_default()]);
     tokio::time::sleep(Duration::from_secs(2)).await;
     operator.assert_running();
@@ -358,7 +271,7 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         if let Some(password) = url_password(&config.database_url) {
             secrets.push(password);
         }
-        stores.push(Store {
+        stores.push(StoreClient {
             http: http.clone(),
             base: format!("http://127.0.0.1:{port}"),
             host: format!("{name}.localhost"),
@@ -441,13 +354,7 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
     .expect("storefront gone");
 
     // deletionPolicy: Delete removed its database and tables.
-    let (pg, connection) = tokio_postgres::connect(
-        stack.var("DATABASE_URL").expect("DATABASE_URL"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
+    let pg = postgres_admin().await;
     let left: i64 = pg
         .query_one(
             "SELECT count(*) FROM pg_database WHERE datname LIKE '%' || $1 || '%'",

@@ -9,7 +9,7 @@
 //! grant itself more (escalate/bind, ClusterRoles, webhooks, impersonation, tokens), touch
 //! nodes, pods or CRDs, or delete a merchant's Storefront or edit the plans.
 
-use emporium_integration_tests::{kubectl, kubectl_output, workspace_root};
+use emporium_integration_tests::{helm_template, kubectl, kubectl_output, unique, workspace_root};
 
 /// Rendered kinds applied to the API server (the Deployment is not: no image runs here).
 const RBAC_KINDS: &[&str] = &[
@@ -181,25 +181,14 @@ fn can_i(subject: &str, namespace: &str, verb: &str, resource: &str, ns: &str) -
 
 #[test]
 fn operator_rbac_allows_what_it_needs_and_nothing_dangerous() {
-    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let run = unique("");
     let root = workspace_root();
     let namespace = format!("emporium-system-{run}");
     let release = format!("rbac{run}");
     let artifacts = root.join("tests/artifacts/rbac");
     std::fs::create_dir_all(&artifacts).expect("artifacts directory");
 
-    let rendered = std::process::Command::new(root.join(".bin/helm"))
-        .args(["template", &release])
-        .arg(root.join("charts/emporium"))
-        .args(["--namespace", &namespace])
-        .output()
-        .expect("run helm");
-    assert!(
-        rendered.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
-    let rendered = String::from_utf8_lossy(&rendered.stdout).into_owned();
+    let rendered = helm_template(&release, &namespace, &[]);
     let mut kinds = Vec::new();
     let mut cluster_scoped = Vec::new();
     let docs: Vec<&str> = rendered

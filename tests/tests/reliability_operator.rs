@@ -13,8 +13,10 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use emporium_integration_tests::{
-    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
-    kubectl_output, operator_args, workspace_root,
+    Process, Stack, child_env, databases_like, eventually, eventually_while_running, free_port,
+    install_storefront_api, install_storefront_api_with, kubectl, kubectl_output, operator_args,
+    postgres_admin, remove_storefronts, roles_like, storefront_manifest, unique, workspace_root,
+    write_manifests,
 };
 use serde_json::Value;
 
@@ -39,24 +41,21 @@ fn kill_interval(i: usize) -> Duration {
     Duration::from_millis(KILL_EVERY_MS + (i as u64 * 379) % 1000)
 }
 
-fn storefront(name: &str, label: &str, run: &str) -> String {
-    format!(
-        r##"apiVersion: emporium.dev/v1alpha1
-kind: Storefront
-metadata:
-  name: {name}
-  labels:
-    {label}: "{run}"
-spec:
-  displayName: "Store {name}"
-  plan: premium
-  domains: ["{name}.localhost"]
-  database:
-    deletionPolicy: Delete
-  payments:
-    provider: manual
-"##
-    )
+/// Writes the run's Storefronts (`premium`, deletionPolicy Delete, labelled `label: run`) to
+/// one manifest in `artifacts`; returns its path.
+fn storefronts_manifest(
+    artifacts: &std::path::Path,
+    names: &[String],
+    label: &str,
+    run: &str,
+) -> std::path::PathBuf {
+    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
+    let storefronts: Vec<_> = names
+        .iter()
+        .map(|n| storefront_manifest(n, label, run, "premium", "Delete"))
+        .collect();
+    write_manifests(&manifest, &storefronts);
+    manifest
 }
 
 /// Storefronts of this run by name → whether their Ready condition is True.
@@ -90,17 +89,8 @@ fn readiness_in(flags: &[&str], selector: &str) -> BTreeMap<String, bool> {
 
 /// Waits until all `tenants` Storefronts of `selector` are Ready, failing the test as soon as
 /// the operator exits or with the operator logs' location after [`READY_WITHIN`].
-async fn wait_all_ready(
-    flags: &[&str],
-    selector: &str,
-    tenants: usize,
-    operator: &std::sync::Mutex<Process>,
-    logs: &std::path::Path,
-) {
-    let result = eventually("every Storefront Ready", READY_WITHIN, || async {
-        if let Ok(mut op) = operator.lock() {
-            op.assert_running();
-        }
+async fn wait_all_ready(flags: &[&str], selector: &str, tenants: usize, operator: &Process) {
+    eventually_while_running("every Storefront Ready", READY_WITHIN, operator, || async {
         let states = readiness_in(flags, selector);
         let ready = states.values().filter(|r| **r).count();
         if ready == tenants && states.len() == tenants {
@@ -117,19 +107,6 @@ async fn wait_all_ready(
         }
     })
     .await;
-    if let Err(e) = result {
-        panic!("{e:#}; operator logs in {}", logs.display());
-    }
-}
-
-/// A connection to the stack's PostgreSQL, where the operator makes tenant databases and roles.
-async fn stack_postgres() -> tokio_postgres::Client {
-    let url = Stack::get().var("DATABASE_URL").expect("DATABASE_URL");
-    let (pg, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
-    pg
 }
 
 /// What exists under this run's data prefix: (databases, roles, tables, namespaces).
@@ -139,24 +116,8 @@ async fn inventory(
     namespace_prefix: &str,
 ) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
     let like = format!("{prefix}-%");
-    let databases = pg
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
-            &[&like],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let roles = pg
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
-            &[&like],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let databases = databases_like(pg, &like).await?;
+    let roles = roles_like(pg, &like).await?;
     let dynamodb = Stack::get().dynamodb().await?;
     let mut tables = Vec::new();
     let mut pages = dynamodb.list_tables().into_paginator().items().send();
@@ -176,6 +137,24 @@ async fn inventory(
     Ok((databases, roles, tables, namespaces))
 }
 
+/// One database and one role per tenant (`<prefix>-<name>`), and three tables each.
+fn assert_data_made_once(
+    names: &[String],
+    prefix: &str,
+    databases: &[String],
+    roles: &[String],
+    tables: &[String],
+) {
+    let expected: Vec<String> = names.iter().map(|n| format!("{prefix}-{n}")).collect();
+    assert_eq!(databases, expected, "one database per tenant");
+    assert_eq!(roles, expected, "one role per tenant");
+    assert_eq!(
+        tables.len(),
+        3 * names.len(),
+        "three tables per tenant: {tables:?}"
+    );
+}
+
 /// Deletes this run's Storefronts when the test fails midway; with the operator already gone
 /// their finalizers are dropped so they do not linger on the shared API server (their data
 /// under the run's own prefix is left behind, which no other test sees).
@@ -189,24 +168,7 @@ impl Drop for Cleanup {
         if !self.armed {
             return;
         }
-        let (_, names, _) =
-            kubectl_output(&["get", "storefronts", "-l", &self.selector, "-o", "name"]);
-        for name in names.lines() {
-            let _ = kubectl_output(&[
-                "patch",
-                name,
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":null}}"#,
-            ]);
-        }
-        let _ = kubectl_output(&[
-            "delete",
-            "storefronts",
-            "-l",
-            &self.selector,
-            "--wait=false",
-        ]);
+        remove_storefronts(&self.selector);
     }
 }
 
@@ -215,7 +177,7 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     let started = std::time::Instant::now();
     let tenants = tenants();
     let root = workspace_root();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let run = unique("");
     let label = "emporium.dev/reliability";
     let selector = format!("{label}={run}");
     let prefix = format!("rel{run}");
@@ -237,16 +199,7 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     };
 
     let names: Vec<String> = (0..tenants).map(|i| format!("rel-{run}-{i:02}")).collect();
-    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
-    std::fs::write(
-        &manifest,
-        names
-            .iter()
-            .map(|n| storefront(n, label, &run))
-            .collect::<Vec<_>>()
-            .join("---\n"),
-    )
-    .expect("write manifest");
+    let manifest = storefronts_manifest(&artifacts, &names, label, &run);
     let mut cleanup = Cleanup {
         selector: selector.clone(),
         armed: true,
@@ -268,16 +221,15 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     println!("{kills} SIGKILLs; {ready_during_chaos}/{tenants} Ready when the killing stopped");
 
     // Then left alone, it converges.
-    let operator = std::sync::Mutex::new(operator);
     let calm = std::time::Instant::now();
-    wait_all_ready(&[], &selector, tenants, &operator, &artifacts).await;
+    wait_all_ready(&[], &selector, tenants, &operator).await;
     println!(
         "all {tenants} Ready {:.1}s after the last SIGKILL",
         calm.elapsed().as_secs_f64()
     );
 
     // Nothing twice.
-    let pg = stack_postgres().await;
+    let pg = postgres_admin().await;
     let namespace_prefix = format!("store-rel-{run}-");
     let (databases, roles, tables, namespaces) = inventory(&pg, &prefix, &namespace_prefix)
         .await
@@ -289,14 +241,7 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
         tables.len(),
         namespaces.len()
     );
-    let expected_databases: Vec<String> = names.iter().map(|n| format!("{prefix}-{n}")).collect();
-    assert_eq!(databases, expected_databases, "one database per tenant");
-    assert_eq!(roles, expected_databases, "one role per tenant");
-    assert_eq!(
-        tables.len(),
-        3 * tenants,
-        "three tables per tenant: {tables:?}"
-    );
+    assert_data_made_once(&names, &prefix, &databases, &roles, &tables);
     for name in &names {
         let own = tables
             .iter()
@@ -313,7 +258,6 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
 
     // Offboard all of them, again under fire: deletionPolicy Delete leaves no data behind.
     kubectl(&["delete", "storefronts", "-l", &selector, "--wait=false"]);
-    let mut operator = operator.into_inner().expect("operator handle");
     for i in 0..KILLS_DURING_DELETION {
         tokio::time::sleep(kill_interval(i)).await;
         operator.assert_running();
@@ -323,14 +267,11 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
     }
     println!("{KILLS_DURING_DELETION} more SIGKILLs while deleting");
     let deleting = std::time::Instant::now();
-    let operator = std::sync::Mutex::new(operator);
-    let gone = eventually(
+    eventually_while_running(
         "every Storefront and its data gone",
         GONE_WITHIN,
+        &operator,
         || async {
-            if let Ok(mut op) = operator.lock() {
-                op.assert_running();
-            }
             let left = readiness(&selector).len();
             let (d, r, t, n) = inventory(&pg, &prefix, &namespace_prefix).await?;
             if left + d.len() + r.len() + t.len() + n.len() == 0 {
@@ -347,9 +288,6 @@ async fn operator_sigkilled_every_two_seconds_creates_nothing_twice() {
         },
     )
     .await;
-    if let Err(e) = gone {
-        panic!("{e:#}; operator logs in {}", artifacts.display());
-    }
     cleanup.armed = false;
     println!(
         "all data gone {:.1}s after the last SIGKILL",
@@ -441,35 +379,14 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
     const CRASH_TENANTS: usize = 8;
     let started = std::time::Instant::now();
     let root = workspace_root();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let run = unique("");
     let artifacts = root.join("tests/artifacts/reliability-apiserver");
     let dir = artifacts.join(format!("controlplane-{run}"));
     std::fs::create_dir_all(&dir).expect("artifacts directory");
     let mut cp = PrivateControlPlane::start(dir.clone(), free_port());
     let kubeconfig = cp.kubeconfig();
     let kc = ["--kubeconfig", kubeconfig.as_str()];
-    let path = |p: &str| root.join(p).to_string_lossy().into_owned();
-    kubectl(&[&kc[..], &["apply", "--server-side", "-f", &path("crds")]].concat());
-    kubectl(
-        &[
-            &kc[..],
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd/storefronts.emporium.dev",
-                "crd/storefrontplans.emporium.dev",
-                "--timeout=60s",
-            ],
-        ]
-        .concat(),
-    );
-    kubectl(
-        &[
-            &kc[..],
-            &["apply", "--server-side", "-f", &path("examples/plans.yaml")],
-        ]
-        .concat(),
-    );
+    install_storefront_api_with(&kc);
 
     // The operator as the chart runs it (leader election on), against the private API server;
     // databases and tables on the shared stack under this run's own prefix.
@@ -511,16 +428,7 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
     let names: Vec<String> = (0..CRASH_TENANTS)
         .map(|i| format!("rak-{run}-{i:02}"))
         .collect();
-    let manifest = artifacts.join(format!("storefronts-{run}.yaml"));
-    std::fs::write(
-        &manifest,
-        names
-            .iter()
-            .map(|n| storefront(n, label, &run))
-            .collect::<Vec<_>>()
-            .join("---\n"),
-    )
-    .expect("write manifest");
+    let manifest = storefronts_manifest(&artifacts, &names, label, &run);
     kubectl(
         &[
             &kc[..],
@@ -554,27 +462,19 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
         outage.as_secs_f64()
     );
 
-    let operator = std::sync::Mutex::new(operator);
     let calm = std::time::Instant::now();
-    wait_all_ready(&kc, &selector, CRASH_TENANTS, &operator, &artifacts).await;
+    wait_all_ready(&kc, &selector, CRASH_TENANTS, &operator).await;
     println!(
         "all {CRASH_TENANTS} Ready {:.1}s after the API server came back, without restarting the operator",
         calm.elapsed().as_secs_f64()
     );
 
     // Nothing twice: one database, role and namespace, three tables per tenant.
-    let pg = stack_postgres().await;
+    let pg = postgres_admin().await;
     let (databases, roles, tables, _) = inventory(&pg, &prefix, "-")
         .await
         .expect("list what the operator made");
-    let expected: Vec<String> = names.iter().map(|n| format!("{prefix}-{n}")).collect();
-    assert_eq!(databases, expected, "one database per tenant");
-    assert_eq!(roles, expected, "one role per tenant");
-    assert_eq!(
-        tables.len(),
-        3 * CRASH_TENANTS,
-        "three tables per tenant: {tables:?}"
-    );
+    assert_data_made_once(&names, &prefix, &databases, &roles, &tables);
     for n in &names {
         let ns = format!("store-{n}");
         let own = kubectl(&[&kc[..], &["get", "deployments", "-n", &ns, "-o", "name"]].concat());
@@ -594,26 +494,25 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
         ]
         .concat(),
     );
-    let gone = eventually("every tenant's data gone", GONE_WITHIN, || async {
-        if let Ok(mut op) = operator.lock() {
-            op.assert_running();
-        }
-        let (d, r, t, _) = inventory(&pg, &prefix, "-").await?;
-        let left = readiness_in(&kc, &selector).len();
-        if left + d.len() + r.len() + t.len() == 0 {
-            Ok(Some(()))
-        } else {
-            Err(anyhow::anyhow!(
-                "left: {left} storefronts, {} databases, {} roles, {} tables",
-                d.len(),
-                r.len(),
-                t.len()
-            ))
-        }
-    })
+    eventually_while_running(
+        "every tenant's data gone",
+        GONE_WITHIN,
+        &operator,
+        || async {
+            let (d, r, t, _) = inventory(&pg, &prefix, "-").await?;
+            let left = readiness_in(&kc, &selector).len();
+            if left + d.len() + r.len() + t.len() == 0 {
+                Ok(Some(()))
+            } else {
+                Err(anyhow::anyhow!(
+                    "left: {left} storefronts, {} databases, {} roles, {} tables",
+                    d.len(),
+                    r.len(),
+                    t.len()
+                ))
+            }
+        },
+    )
     .await;
-    if let Err(e) = gone {
-        panic!("{e:#}; logs in {}", artifacts.display());
-    }
     println!("whole run {:.1}s", started.elapsed().as_secs_f64());
 }

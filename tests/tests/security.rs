@@ -6,12 +6,11 @@
 //! provider), and the operator's rendered tenant objects (the build snapshots, which
 //! `operator/src/reconcile/build/tests.rs` keeps identical to what the operator applies).
 
-use std::process::Command;
-
-use emporium_integration_tests::workspace_root;
+use emporium_integration_tests::{helm_template, workspace_root};
 use serde_json::Value;
 
-/// Every document of a multi-document YAML stream, as JSON values.
+/// Every document of a multi-document YAML stream, as JSON values (a document that is a list
+/// of objects counts as one document per object).
 fn documents(yaml: &str) -> Vec<Value> {
     yaml.split("\n---")
         .filter(|d| {
@@ -19,6 +18,10 @@ fn documents(yaml: &str) -> Vec<Value> {
                 .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
         })
         .map(|d| serde_yaml::from_str::<Value>(d).unwrap_or_else(|e| panic!("{e}:\n{d}")))
+        .flat_map(|v| match v {
+            Value::Array(items) => items,
+            other => vec![other],
+        })
         .filter(|v| !v.is_null())
         .collect()
 }
@@ -120,34 +123,6 @@ fn violations(doc: &Value) -> Vec<String> {
     out
 }
 
-fn helm_template(extra: &[&str]) -> String {
-    let root = workspace_root();
-    let helm = root.join(".bin/helm");
-    assert!(
-        helm.exists(),
-        "{} is missing: run scripts/install-tools.sh (make test does)",
-        helm.display()
-    );
-    let out = Command::new(&helm)
-        .current_dir(&root)
-        .args([
-            "template",
-            "emporium",
-            "charts/emporium",
-            "--namespace",
-            "emporium-system",
-        ])
-        .args(extra)
-        .output()
-        .expect("run helm");
-    assert!(
-        out.status.success(),
-        "helm template {extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn the_chart_renders_only_hardened_pods() {
     let variants: [&[&str]; 3] = [
@@ -168,7 +143,7 @@ fn the_chart_renders_only_hardened_pods() {
         ],
     ];
     for extra in variants {
-        let docs = documents(&helm_template(extra));
+        let docs = documents(&helm_template("emporium", "emporium-system", extra));
         let workloads: Vec<&Value> = docs.iter().filter(|d| pod_spec(d).is_some()).collect();
         assert!(
             !workloads.is_empty(),
@@ -189,7 +164,8 @@ fn every_tenant_pod_is_hardened_and_fenced_by_a_network_policy() {
     let mut workloads = 0;
     for entry in std::fs::read_dir(&dir).expect("build snapshots") {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
+        // `.yaml` files, or insta's `.snap` files (a header document, then the objects).
+        if path.extension().is_none_or(|e| e != "yaml" && e != "snap") {
             continue;
         }
         let docs = documents(&std::fs::read_to_string(&path).unwrap());

@@ -1,9 +1,11 @@
 //! Proof that the local stack is real: the upstream API server and controller manager, kubectl,
 //! moto's DynamoDB and PostgreSQL all answer and behave as they do in production.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
-use emporium_integration_tests::{Stack, TestNamespace, eventually, workspace_root};
+use emporium_integration_tests::{
+    Stack, TestNamespace, create_table, eventually, try_kubectl, unique,
+};
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
     core::v1::ConfigMap,
@@ -78,24 +80,12 @@ async fn controller_manager_creates_and_garbage_collects_replicasets() -> anyhow
     Ok(())
 }
 
-fn kubectl(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(workspace_root().join(".bin/kubectl"))
-        .args(args)
-        .env("KUBECONFIG", Stack::get().var("KUBECONFIG")?)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 #[tokio::test]
 async fn kubectl_talks_to_the_same_api_server() -> anyhow::Result<()> {
-    assert_eq!(kubectl(&["get", "--raw", "/readyz"])?.trim(), "ok");
+    assert_eq!(try_kubectl(&["get", "--raw", "/readyz"])?.trim(), "ok");
 
-    let version: serde_json::Value = serde_json::from_str(&kubectl(&["version", "-o", "json"])?)?;
+    let version: serde_json::Value =
+        serde_json::from_str(&try_kubectl(&["version", "-o", "json"])?)?;
     let server = version["serverVersion"]["gitVersion"]
         .as_str()
         .unwrap_or_default();
@@ -111,7 +101,7 @@ async fn kubectl_talks_to_the_same_api_server() -> anyhow::Result<()> {
             ns.name
         ),
     )?;
-    let applied = kubectl(&[
+    let applied = try_kubectl(&[
         "apply",
         "--server-side",
         "-f",
@@ -132,30 +122,11 @@ async fn kubectl_talks_to_the_same_api_server() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn moto_creates_and_describes_a_dynamodb_table() -> anyhow::Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
+    use aws_sdk_dynamodb::types::BillingMode;
 
     let dynamodb = Stack::get().dynamodb().await?;
-    let name = format!("stack-test-{}", uuid::Uuid::new_v4().simple());
-    dynamodb
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let name = unique("stack-test-");
+    create_table(&dynamodb, &name, &["pk"]).await?;
     let described = dynamodb.describe_table().table_name(&name).send().await?;
     let table = described.table.expect("DescribeTable returns the table");
     assert_eq!(table.table_name.as_deref(), Some(name.as_str()));

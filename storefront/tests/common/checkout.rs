@@ -140,6 +140,14 @@ pub async fn checkout(
     )
 }
 
+/// A guest cart with `lines` checked out with Idempotency-Key `key`: the 201 answer's body.
+pub async fn place_order(app: &TestApp, h: &str, lines: &[(&str, u32)], key: &str) -> Value {
+    let c = cart(app, h, lines).await;
+    let (s, b, _) = checkout(app, h, &c, Some(key), None).await;
+    assert_eq!(s, 201, "{b}");
+    b
+}
+
 pub async fn admin_post(app: &TestApp, t: &TenantConfig, path: &str) -> (u16, Value) {
     let (s, b, _) = app
         .call(Method::POST, host(t), path, Some(&t.admin_key), None)

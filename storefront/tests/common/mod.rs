@@ -1,75 +1,18 @@
-//! Test support: a fresh database and app role, fresh DynamoDB tables on moto, and the real
-//! runtime serving on 127.0.0.1:0 in this process.
+//! Test support for the runtime's integration tests: a tenant on a fresh database (from the
+//! shared harness) with fresh DynamoDB tables on moto, and the real runtime serving on
+//! 127.0.0.1:0 in this process. `checkout.rs` adds stores with stock, carts and checkouts.
 #![allow(dead_code)]
 
 use std::{net::SocketAddr, time::Duration};
 
 use emporium_integration_tests::Stack;
+// Not every test binary uses every helper (as `dead_code` above).
+#[allow(unused_imports)]
+pub use emporium_integration_tests::{app_database, tenant, unique};
 use emporium_storefront::{AppState, Settings, build_state, serve, tenants::Source};
-use emporium_tenant_config::{PaymentProvider, Payments, Tables, TenantConfig, Tier};
+use emporium_tenant_config::TenantConfig;
 use reqwest::{Method, RequestBuilder, header};
-use serde_json::Value;
-use tokio_postgres::NoTls;
-
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
-/// A database owned by a fresh non-superuser role (so row-level security applies to it), and
-/// that role's connection string.
-pub async fn app_database() -> String {
-    let admin_url = Stack::get().var("DATABASE_URL").expect("DATABASE_URL");
-    let (client, conn) = tokio_postgres::connect(admin_url, NoTls)
-        .await
-        .expect("connect as superuser");
-    tokio::spawn(conn);
-    let role = unique("sf_app_");
-    let db = unique("sf_test_");
-    let password = unique("pw");
-    client
-        .batch_execute(&format!("CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"))
-        .await
-        .expect("create role");
-    client
-        .batch_execute(&format!("CREATE DATABASE {db} OWNER {role}"))
-        .await
-        .expect("create database");
-    let cfg: tokio_postgres::Config = admin_url.parse().expect("DATABASE_URL parses");
-    let host = match cfg.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "127.0.0.1".into(),
-    };
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
-    format!("host={host} port={port} user={role} password={password} dbname={db}")
-}
-
-pub fn tenant(name: &str, database_url: &str, tables_prefix: &str) -> TenantConfig {
-    TenantConfig {
-        tenant_id: unique(&format!("{name}-")),
-        display_name: name.to_owned(),
-        domains: vec![format!("{}.test", unique(&format!("{name}-")))],
-        tier: Tier::Pooled,
-        theme_color: None,
-        database_url: database_url.to_owned(),
-        tables: Tables {
-            catalog: format!("{tables_prefix}-catalog"),
-            carts: format!("{tables_prefix}-carts"),
-            sessions: format!("{tables_prefix}-sessions"),
-        },
-        admin_key: unique("admin_"),
-        payments: Payments {
-            provider: PaymentProvider::Manual,
-            secret_key: None,
-            webhook_secret: None,
-            api_base: None,
-        },
-    }
-}
+use serde_json::{Value, json};
 
 pub fn test_settings() -> Settings {
     Settings {
@@ -148,6 +91,39 @@ impl TestApp {
         let text = res.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, json, ct)
+    }
+
+    /// `POST /api/v1/auth/register` as Ann with `email` and `password`: status and body.
+    pub async fn register(&self, host: &str, email: &str, password: &str) -> (u16, Value) {
+        let body = json!({"email": email, "password": password, "name": "Ann"});
+        let (s, b, _) = self
+            .call(
+                Method::POST,
+                host,
+                "/api/v1/auth/register",
+                None,
+                Some(body),
+            )
+            .await;
+        (s, b)
+    }
+
+    /// `POST /api/v1/auth/login`, bringing `guest_cart` along if given: status and body.
+    pub async fn login(
+        &self,
+        host: &str,
+        email: &str,
+        password: &str,
+        guest_cart: Option<&str>,
+    ) -> (u16, Value) {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(c) = guest_cart {
+            body["guest_cart_id"] = json!(c);
+        }
+        let (s, b, _) = self
+            .call(Method::POST, host, "/api/v1/auth/login", None, Some(body))
+            .await;
+        (s, b)
     }
 }
 
