@@ -7,13 +7,21 @@ use axum::Router;
 
 use crate::{
     catalog::CatalogCache,
-    metrics::Metrics,
-    sessions::SessionCache,
+    live::StockFeed,
+    ops::metrics::Metrics,
+    services::{
+        accounts::Accounts, carts::Carts, catalog_admin::CatalogAdmin, checkout::Checkout,
+        orders::Orders, session_cache::SessionCache,
+    },
     storage::{
         bus::{Bus, Notice},
+        dynamo::{DynamoCarts, DynamoCatalog, DynamoSessions},
+        orders::PgOrders,
+        postgres::PgCustomers,
         ratelimit::RateLimiter,
     },
-    tenants::Tenants,
+    tenants::{TenantRuntime, Tenants},
+    workers::relay::OutboxRelay,
 };
 
 /// Runtime settings (the binary fills them from flags and environment).
@@ -83,7 +91,12 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub dynamo: aws_sdk_dynamodb::Client,
-    pub commerce: Arc<crate::commerce::CommerceServices>,
+    /// The HTTP client payment providers are called with.
+    pub payments_http: reqwest::Client,
+    /// Live stock changes, per tenant, for SSE streams.
+    pub stock_feed: Arc<StockFeed>,
+    /// Sends order events from the outbox to SQS.
+    pub relay: Arc<OutboxRelay>,
 }
 
 /// Connects to Redis and DynamoDB and starts listening for other replicas' notices.
@@ -98,6 +111,8 @@ pub async fn build_state(
     let search_cache = Arc::new(crate::catalog::SearchCache::new(
         settings.search_cache_bytes,
     ));
+    // Queues are created where tables are: in development; in clusters the operator owns both.
+    let relay = Arc::new(OutboxRelay::new(aws).creating_queues(settings.create_tables));
     let mut metrics = Metrics::default();
     metrics.register_caches(&catalog, &search_cache);
     let state = AppState {
@@ -115,7 +130,12 @@ pub async fn build_state(
         settings: Arc::new(settings),
         bus: bus.clone(),
         dynamo,
-        commerce: Arc::new(crate::commerce::CommerceServices::new(aws)),
+        payments_http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
+        stock_feed: Arc::default(),
+        relay,
     };
     let (catalog, sessions) = (state.catalog.clone(), state.sessions.clone());
     bus.subscribe(
@@ -147,6 +167,68 @@ impl AppState {
     pub fn tenant_removed(&self, tenant: &str) {
         self.catalog.forget(tenant);
         self.metrics.tenants.set(self.tenants.all().len() as i64);
+    }
+}
+
+/// The use cases, wired from the shared parts and one tenant's stores.
+impl AppState {
+    pub fn checkout<'a>(
+        &'a self,
+        tenant: &'a TenantRuntime,
+    ) -> Checkout<'a, DynamoCarts, PgOrders, DynamoCatalog> {
+        Checkout {
+            carts: &tenant.carts,
+            orders: &tenant.orders,
+            catalog: &self.catalog,
+            catalog_source: &tenant.catalog,
+            payments: &tenant.config.payments,
+            payments_http: &self.payments_http,
+            reservation_ttl: self.settings.reservation_ttl,
+        }
+    }
+
+    pub fn carts<'a>(&'a self, tenant: &'a TenantRuntime) -> Carts<'a, DynamoCarts, DynamoCatalog> {
+        Carts {
+            carts: &tenant.carts,
+            catalog: &self.catalog,
+            catalog_source: &tenant.catalog,
+        }
+    }
+
+    pub fn accounts<'a>(
+        &'a self,
+        tenant: &'a TenantRuntime,
+    ) -> Accounts<'a, PgCustomers, DynamoSessions, DynamoCarts> {
+        Accounts {
+            tenant: tenant.id(),
+            customers: &tenant.customers,
+            sessions: &tenant.sessions,
+            carts: &tenant.carts,
+            session_cache: &self.sessions,
+            bus: &self.bus,
+            limiter: &self.limiter,
+            settings: &self.settings,
+            rate_limited: &self.metrics.logins_rate_limited,
+        }
+    }
+
+    pub fn catalog_admin<'a>(
+        &'a self,
+        tenant: &'a TenantRuntime,
+    ) -> CatalogAdmin<'a, DynamoCatalog, PgOrders> {
+        CatalogAdmin {
+            tenant: tenant.id(),
+            catalog: &tenant.catalog,
+            inventory: &tenant.orders,
+            cache: &self.catalog,
+            bus: &self.bus,
+        }
+    }
+
+    pub fn orders<'a>(&'a self, tenant: &'a TenantRuntime) -> Orders<'a, PgOrders> {
+        Orders {
+            store: &tenant.orders,
+        }
     }
 }
 

@@ -2,19 +2,16 @@
 //! changes it hears out to per-tenant broadcast channels that SSE streams subscribe to. Since
 //! the changes travel through PostgreSQL, a purchase on any replica reaches shoppers on all.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
+use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::{
-    domain::inventory::StockChange,
-    storage::orders::{STOCK_CHANNEL, StockNotice},
+    domain::inventory::{StockChange, StockNotice},
+    storage::orders::STOCK_CHANNEL,
 };
 
 /// Events a slow subscriber may fall behind before its stream ends (it then resumes with
@@ -40,7 +37,7 @@ impl StockFeed {
     ) -> broadcast::Receiver<StockChange> {
         let rx = self.sender(tenant).subscribe();
         let mut ready = {
-            let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+            let mut listeners = self.listeners.lock();
             listeners
                 .entry(database_url.to_owned())
                 .or_insert_with(|| {
@@ -60,7 +57,7 @@ impl StockFeed {
     }
 
     fn sender(&self, tenant: &str) -> broadcast::Sender<StockChange> {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tenants = self.tenants.lock();
         tenants
             .entry(tenant.to_owned())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
@@ -75,7 +72,7 @@ impl StockFeed {
                 return;
             }
         };
-        let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let tenants = self.tenants.lock();
         if let Some(tx) = tenants.get(&notice.tenant) {
             // No receivers is fine: nobody is watching this tenant right now.
             let _ = tx.send(notice.change);

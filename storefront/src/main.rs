@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::Parser;
-use emporium_storefront::{Settings, app, telemetry, tenants};
+use emporium_storefront::{Settings, app, ops::telemetry, tenants, workers};
 
 // mimalloc returns freed memory to the OS where glibc kept catalog reloads' garbage resident
 // (docs/decisions/0011-runtime-catalog-memory-and-caching.md).
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let warm = state.clone();
     tokio::spawn(async move { warm.warm().await });
     // Reservation expiry and the order-event outbox relay run on every replica.
-    emporium_storefront::commerce::spawn_workers(&state);
+    workers::spawn(&state.tenants, &state.relay);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -5,16 +5,18 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
-    sync::{Arc, Mutex, RwLock},
+    sync::Arc,
     time::Duration,
 };
 
 use emporium_tenant_config::TenantConfig;
+use parking_lot::{Mutex, RwLock};
 
 use crate::{
     domain::{ports::StoreError, tenancy},
     storage::{
         dynamo::{self, DynamoCarts, DynamoCatalog, DynamoSessions},
+        orders::PgOrders,
         postgres::{Database, PgCustomers},
     },
 };
@@ -26,6 +28,8 @@ pub struct TenantRuntime {
     pub config: TenantConfig,
     pub db: Arc<Database>,
     pub customers: PgCustomers,
+    /// Orders, inventory and the outbox (PostgreSQL).
+    pub orders: PgOrders,
     pub sessions: DynamoSessions,
     pub carts: DynamoCarts,
     pub catalog: DynamoCatalog,
@@ -114,20 +118,15 @@ impl Tenants {
     }
 
     pub fn databases(&self) -> Vec<Arc<Database>> {
-        self.databases
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.databases.lock().values().cloned().collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Index> {
+        self.index.read()
     }
 
     fn database(&self, dsn: &str) -> Result<Arc<Database>, StoreError> {
-        let mut dbs = self.databases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dbs = self.databases.lock();
         if let Some(db) = dbs.get(dsn) {
             return Ok(db.clone());
         }
@@ -153,6 +152,7 @@ impl Tenants {
                 db: db.clone(),
                 tenant: tenant.as_str().into(),
             },
+            orders: PgOrders::new(db.clone(), &tenant),
             sessions: DynamoSessions {
                 client: self.dynamo.clone(),
                 table: config.tables.sessions.clone(),
@@ -188,7 +188,7 @@ impl Tenants {
         }
         let runtime = self.build(config).await?;
         tracing::info!(tenant = runtime.id(), domains = ?runtime.config.domains, ?source, "serving tenant");
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.index.write();
         match source {
             Source::File => index.from_file.insert(runtime.id().to_owned(), runtime),
             Source::Secret(key) => index.from_secrets.insert(key, runtime),
@@ -199,7 +199,7 @@ impl Tenants {
 
     /// Stops serving the tenant of a deleted Secret; returns its id.
     pub fn remove_secret(&self, key: &str) -> Option<String> {
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.index.write();
         let removed = index.from_secrets.remove(key)?;
         reindex(&mut index);
         tracing::info!(tenant = removed.id(), "no longer serving tenant");

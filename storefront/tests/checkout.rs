@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestApp, host, unique};
 use emporium_integration_tests::{Stack, eventually};
-use emporium_storefront::{commerce, payments::stripe::sign};
+use emporium_storefront::{payments::stripe::sign, workers};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::*;
@@ -275,7 +275,7 @@ async fn shopper_sees_own_orders_only() {
 async fn expired_reservations_are_released_by_the_sweeper() {
     let t = store("exp", None).await;
     let app = TestApp::start(settings(Duration::from_secs(1)), std::slice::from_ref(&t)).await;
-    let sweeper = commerce::spawn_sweeper(app.state.clone());
+    let sweeper = workers::sweeper::spawn(app.state.tenants.clone());
     stock_skus(&app, &t, &[("EXP-1", 100, 3)]).await;
     let h = host(&t);
     let b = place_order(&app, h, &[("EXP-1", 3)], "e").await;
@@ -516,11 +516,11 @@ async fn outbox_events_reach_sqs_even_when_the_relay_starts_late() {
 
     // A runtime started later relays what was left behind.
     let later = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
-    let relay = commerce::spawn_relay(later.state.clone());
+    let relay = workers::relay::spawn(later.state.relay.clone(), later.state.tenants.clone());
     let sqs = aws_sdk_sqs::Client::new(&Stack::get().aws().await.unwrap());
     let url = eventually("queue exists", Duration::from_secs(10), || {
         let sqs = sqs.clone();
-        let name = commerce::queue_name(&t.tenant_id);
+        let name = workers::relay::queue_name(&t.tenant_id);
         async move {
             Ok(sqs
                 .get_queue_url()
@@ -630,21 +630,29 @@ async fn outbox_keeps_events_while_sqs_is_down_and_delivers_them_all_after() {
         .load()
         .await;
     let mut offline = app.state.clone();
-    offline.commerce = std::sync::Arc::new(commerce::CommerceServices::new(&down));
-    assert!(commerce::relay_tenant(&offline, &tenant).await.is_err());
+    offline.relay = std::sync::Arc::new(workers::relay::OutboxRelay::new(&down));
+    assert!(
+        workers::relay::relay_tenant(&offline.relay, &tenant)
+            .await
+            .is_err()
+    );
 
     // SQS back: everything arrives, each order once by event id.
-    let sent = commerce::relay_tenant(&app.state, &tenant).await.unwrap();
+    let sent = workers::relay::relay_tenant(&app.state.relay, &tenant)
+        .await
+        .unwrap();
     assert_eq!(sent, 4);
     assert_eq!(
-        commerce::relay_tenant(&app.state, &tenant).await.unwrap(),
+        workers::relay::relay_tenant(&app.state.relay, &tenant)
+            .await
+            .unwrap(),
         0,
         "nothing sent twice"
     );
     let sqs = aws_sdk_sqs::Client::new(&Stack::get().aws().await.unwrap());
     let url = sqs
         .get_queue_url()
-        .queue_name(commerce::queue_name(&t.tenant_id))
+        .queue_name(workers::relay::queue_name(&t.tenant_id))
         .send()
         .await
         .unwrap()

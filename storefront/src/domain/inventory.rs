@@ -80,6 +80,14 @@ pub struct StockChange {
     pub available: i32,
 }
 
+/// A stock change and the tenant it belongs to: what replicas tell each other about stock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StockNotice {
+    pub tenant: String,
+    #[serde(flatten)]
+    pub change: StockChange,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,21 +10,40 @@ use super::{
     accounts::Customer,
     cart::Lines,
     catalog::{Category, Product},
+    inventory::StockChange,
+    orders::{
+        Applied, CheckoutError, CheckoutOutcome, NewOrder, Order, OrderEvent, OrderStatus,
+        OutboxEvent, RelayError, TransitionError,
+    },
 };
 
-/// A storage failure the caller cannot fix; logged, shown to clients as 503/500.
+/// A storage failure the caller cannot fix; logged, shown to clients as 503/500. The cause is
+/// kept as the [`source`](std::error::Error::source) where the backend gave an error value.
 #[derive(Debug, thiserror::Error)]
-#[error("{backend}: {message}")]
+#[error("{backend}: {source}")]
 pub struct StoreError {
     pub backend: &'static str,
-    pub message: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl StoreError {
+    /// A failure of `backend` described by `err`'s text: for causes that are not error values
+    /// (a message, an SDK error wrapped for display).
     pub fn new(backend: &'static str, err: impl std::fmt::Display) -> Self {
         Self {
             backend,
-            message: err.to_string(),
+            source: err.to_string().into(),
+        }
+    }
+
+    /// A failure of `backend` caused by `err`, which stays reachable as the source.
+    pub fn caused_by(
+        backend: &'static str,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            backend,
+            source: Box::new(err),
         }
     }
 }
@@ -221,4 +240,92 @@ pub trait CatalogStore: Send + Sync {
         category: &Category,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn delete_category(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A tenant's stock levels and their change log. Every change is numbered and published (see
+/// [`StockChange`]).
+pub trait InventoryStore: Send + Sync {
+    /// Sets a SKU's available units (the merchant's count).
+    fn set_stock(
+        &self,
+        sku: &str,
+        available: i32,
+    ) -> impl Future<Output = Result<StockChange, StoreError>> + Send;
+    /// Available units of a SKU (`None` when the merchant never set any).
+    fn stock(&self, sku: &str) -> impl Future<Output = Result<Option<i32>, StoreError>> + Send;
+    /// Stock changes after `seq`, oldest first (resuming a live feed).
+    fn stock_events_after(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<StockChange>, StoreError>> + Send;
+}
+
+/// Turns a priced cart into an order under an `Idempotency-Key`, atomically: the key, the stock
+/// reservation, the order and the reply recorded for retries commit together or not at all.
+pub trait CheckoutStore: Send + Sync {
+    /// What a key records: the first request's fingerprint and the reply it got.
+    type Reply: Send;
+    /// The reply recorded under `key` for a request with this `fingerprint` (a cheap check
+    /// before side effects); [`CheckoutError::KeyReused`] when the key was used differently.
+    fn replay(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<Self::Reply>, CheckoutError>> + Send;
+    /// Claims the key, reserves the stock, creates the order and records `reply(order)`.
+    fn checkout(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        new: NewOrder,
+        reply: impl FnOnce(&Order) -> Self::Reply + Send,
+    ) -> impl Future<Output = Result<CheckoutOutcome<Self::Reply>, CheckoutError>> + Send;
+}
+
+/// A tenant's orders: lookups and life-cycle changes.
+pub trait OrderStore: Send + Sync {
+    fn order(&self, id: Uuid) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    /// Newest first; `before` is the last id of the previous page.
+    fn list(
+        &self,
+        customer: Option<Uuid>,
+        status: Option<OrderStatus>,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+    /// Applies an event: state machine, stock effect and outbox in one transaction. With
+    /// `payment_event` (provider event id, kind), an id seen before changes nothing.
+    fn apply(
+        &self,
+        order_id: Uuid,
+        event: OrderEvent,
+        payment_event: Option<(&str, &str)>,
+    ) -> impl Future<Output = Result<Applied, TransitionError>> + Send;
+    /// Records a payment event id without changing any order; false when seen before.
+    fn record_payment_event(
+        &self,
+        event_id: &str,
+        kind: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Pending orders whose reservation ran out.
+    fn expired_reservations(
+        &self,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
+}
+
+/// Order events written with the changes that caused them, waiting to be sent.
+pub trait OutboxStore: Send + Sync {
+    /// Hands up to `limit` unsent events (oldest first) to `send` and marks them sent only when
+    /// it succeeds; returns how many were sent.
+    fn relay_outbox<F, Fut, E>(
+        &self,
+        limit: i64,
+        send: F,
+    ) -> impl Future<Output = Result<usize, RelayError<E>>> + Send
+    where
+        F: FnOnce(Vec<OutboxEvent>) -> Fut + Send,
+        Fut: Future<Output = Result<(), E>> + Send,
+        E: Send;
 }

@@ -1,64 +1,41 @@
 //! Merchant admin API (`admin/products`, `admin/categories`), authenticated by the tenant's
-//! admin key. Each write goes to DynamoDB, bumps the tenant's catalog version (what other
-//! replicas' freshness checks read), reloads this replica's snapshot before answering (so the
-//! merchant reads their own write) and tells the other replicas.
+//! admin key. The writes and their effects on the catalog's replicas are the catalog admin
+//! service's ([`crate::services::catalog_admin`]).
 
 use axum::{
     Json,
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::extract::{Admin, ApiJson};
+use super::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{Admin, ApiJson},
+};
 use crate::{
     app::AppState,
-    catalog::Snapshot,
-    domain::{
-        catalog::{Category, CategoryDraft, Product, ProductDraft},
-        ports::CatalogStore as _,
-    },
-    error::{ApiError, ApiResult, Problem},
-    storage::bus::Notice,
-    tenants::TenantRuntime,
+    domain::catalog::{Category, CategoryDraft, Product, ProductDraft},
+    services::catalog_admin::CatalogAdminError,
 };
 
-async fn changed(state: &AppState, tenant: &TenantRuntime) -> ApiResult<()> {
-    tenant.catalog.bump_version().await?;
-    state.catalog.reload(&tenant.catalog).await?;
-    state
-        .bus
-        .publish(&Notice::CatalogChanged {
-            tenant: tenant.id().to_owned(),
-        })
-        .await;
-    Ok(())
-}
-
-fn product_from(draft: ProductDraft, id: Uuid, created_at: chrono::DateTime<Utc>) -> Product {
-    Product {
-        id,
-        title: draft.title.trim().to_owned(),
-        description: draft.description,
-        categories: draft.categories,
-        variants: draft.variants,
-        created_at,
-        updated_at: Utc::now(),
+impl From<CatalogAdminError> for ApiError {
+    fn from(e: CatalogAdminError) -> Self {
+        match e {
+            CatalogAdminError::NotFound(what) => ApiError::NotFound(what),
+            CatalogAdminError::Invalid(i) => ApiError::Invalid(i),
+            e @ CatalogAdminError::CategoryExists { .. } => ApiError::Conflict {
+                field: Some("id".into()),
+                detail: e.to_string(),
+            },
+            e @ CatalogAdminError::CategoryInUse { .. } => ApiError::Conflict {
+                field: None,
+                detail: e.to_string(),
+            },
+            CatalogAdminError::Store(s) => ApiError::Store(s),
+        }
     }
-}
-
-fn validate(snap: &Snapshot, draft: &ProductDraft, id: Option<Uuid>) -> ApiResult<()> {
-    draft.validate(
-        |c| snap.catalog.has_category(c),
-        |sku| {
-            snap.catalog
-                .variant(sku)
-                .is_some_and(|v| Some(v.item.id) != id)
-        },
-    )?;
-    Ok(())
 }
 
 fn product_id(raw: &str) -> ApiResult<Uuid> {
@@ -72,11 +49,7 @@ pub async fn create_product(
     Admin(tenant): Admin,
     ApiJson(draft): ApiJson<ProductDraft>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    validate(&snap, &draft, None)?;
-    let product = product_from(draft, Uuid::now_v7(), Utc::now());
-    tenant.catalog.put_product(&product).await?;
-    changed(&state, &tenant).await?;
+    let product = state.catalog_admin(&tenant).create_product(draft).await?;
     Ok((StatusCode::CREATED, Json(product)))
 }
 
@@ -91,15 +64,10 @@ pub async fn replace_product(
     ApiJson(draft): ApiJson<ProductDraft>,
 ) -> ApiResult<Json<Product>> {
     let id = product_id(&id)?;
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    let existing = snap
-        .catalog
-        .product(id)
-        .ok_or(ApiError::NotFound("product"))?;
-    validate(&snap, &draft, Some(id))?;
-    let product = product_from(draft, id, existing.created_at);
-    tenant.catalog.put_product(&product).await?;
-    changed(&state, &tenant).await?;
+    let product = state
+        .catalog_admin(&tenant)
+        .replace_product(id, draft)
+        .await?;
     Ok(Json(product))
 }
 
@@ -111,10 +79,8 @@ pub async fn delete_product(
     Admin(tenant): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !tenant.catalog.delete_product(product_id(&id)?).await? {
-        return Err(ApiError::NotFound("product"));
-    }
-    changed(&state, &tenant).await?;
+    let id = product_id(&id)?;
+    state.catalog_admin(&tenant).delete_product(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -134,25 +100,9 @@ pub struct CategoryFields {
 pub async fn create_category(
     State(state): State<AppState>,
     Admin(tenant): Admin,
-    ApiJson(mut draft): ApiJson<CategoryDraft>,
+    ApiJson(draft): ApiJson<CategoryDraft>,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
-    // An empty parent means none.
-    draft.parent_id = draft.parent_id.filter(|p| !p.is_empty());
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    draft.validate(|c| snap.catalog.has_category(c))?;
-    if snap.catalog.has_category(&draft.id) {
-        return Err(ApiError::Conflict {
-            field: Some("id".into()),
-            detail: format!("category `{}` exists", draft.id),
-        });
-    }
-    let category = Category {
-        id: draft.id,
-        name: draft.name.trim().to_owned(),
-        parent_id: draft.parent_id,
-    };
-    tenant.catalog.put_category(&category).await?;
-    changed(&state, &tenant).await?;
+    let category = state.catalog_admin(&tenant).create_category(draft).await?;
     Ok((StatusCode::CREATED, Json(category)))
 }
 
@@ -166,23 +116,10 @@ pub async fn replace_category(
     Path(id): Path<String>,
     ApiJson(fields): ApiJson<CategoryFields>,
 ) -> ApiResult<Json<Category>> {
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    if !snap.catalog.has_category(&id) {
-        return Err(ApiError::NotFound("category"));
-    }
-    let draft = CategoryDraft {
-        id,
-        name: fields.name,
-        parent_id: fields.parent_id.filter(|p| !p.is_empty()),
-    };
-    draft.validate(|c| snap.catalog.has_category(c))?;
-    let category = Category {
-        id: draft.id,
-        name: draft.name.trim().to_owned(),
-        parent_id: draft.parent_id,
-    };
-    tenant.catalog.put_category(&category).await?;
-    changed(&state, &tenant).await?;
+    let category = state
+        .catalog_admin(&tenant)
+        .replace_category(id, fields.name, fields.parent_id)
+        .await?;
     Ok(Json(category))
 }
 
@@ -195,22 +132,6 @@ pub async fn delete_category(
     Admin(tenant): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    let in_use = snap.catalog.category_in_use(&id)
-        || snap
-            .catalog
-            .categories()
-            .iter()
-            .any(|c| c.parent_id.as_deref() == Some(id.as_str()));
-    if in_use {
-        return Err(ApiError::Conflict {
-            field: None,
-            detail: format!("category `{id}` is still in use"),
-        });
-    }
-    if !tenant.catalog.delete_category(&id).await? {
-        return Err(ApiError::NotFound("category"));
-    }
-    changed(&state, &tenant).await?;
+    state.catalog_admin(&tenant).delete_category(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

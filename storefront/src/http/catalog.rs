@@ -17,7 +17,7 @@ use super::extract::{ApiQuery, Tenant};
 use crate::{
     app::AppState,
     domain::catalog::{Category, Item, ListFilter, Product, Sort},
-    error::{ApiError, ApiResult, Problem},
+    http::error::{ApiError, ApiResult, Problem},
 };
 
 pub const DEFAULT_LIMIT: usize = 20;

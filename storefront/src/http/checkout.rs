@@ -3,58 +3,28 @@
 //! `Idempotency-Key`: a retry with the same key and body gets the first response again.
 
 use axum::{
-    Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::extract::{MaybeSignedIn, Tenant, parse_json};
+use super::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{MaybeSignedIn, Tenant, parse_json},
+    idempotency::{StoredResponse, key_header},
+};
+pub use crate::services::checkout::{CheckoutRequest, CheckoutResponse, PaymentView};
 use crate::{
     app::AppState,
-    commerce::commerce,
     domain::{
-        inventory::{check_idempotency_key, checkout_fingerprint, reservation_expiry},
-        ports::CartStore as _,
-        pricing::{self, Money},
+        inventory::check_idempotency_key,
+        orders::{CheckoutError, TransitionError},
     },
-    error::{ApiError, ApiResult, Problem},
-    payments::{PaymentError, PaymentProvider as _, Provider},
-    storage::orders::{
-        CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, TransitionError,
-    },
+    payments::PaymentError,
+    services::checkout::{PlaceOrderError, Placed},
 };
-
-/// Optional checkout details.
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// Where the receipt goes (guests); at most 254 characters.
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-/// How the shopper pays for the order.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PaymentView {
-    /// `manual` or `stripe`.
-    pub provider: String,
-    /// The provider's payment id (a Stripe PaymentIntent id).
-    pub reference: Option<String>,
-    /// For Stripe.js to confirm the payment in the browser.
-    pub client_secret: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CheckoutResponse {
-    pub order: Order,
-    pub payment: PaymentView,
-}
 
 impl From<CheckoutError> for ApiError {
     fn from(e: CheckoutError) -> Self {
@@ -97,12 +67,28 @@ impl From<PaymentError> for ApiError {
     }
 }
 
-fn replay(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut res = (status, Json(body)).into_response();
-    res.headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    res
+impl From<PlaceOrderError> for ApiError {
+    fn from(e: PlaceOrderError) -> Self {
+        match e {
+            PlaceOrderError::CartNotFound => ApiError::NotFound("cart"),
+            PlaceOrderError::NotOwner => ApiError::Forbidden,
+            PlaceOrderError::EmptyCart => ApiError::invalid("cart", "is empty"),
+            PlaceOrderError::NoLongerSold { sku } => ApiError::Conflict {
+                field: Some("sku".into()),
+                detail: format!("`{sku}` is no longer sold"),
+            },
+            PlaceOrderError::Invalid(i) => ApiError::Invalid(i),
+            PlaceOrderError::Pricing(e) => e.into(),
+            PlaceOrderError::Payment(e) => e.into(),
+            PlaceOrderError::Checkout(e) => e.into(),
+            PlaceOrderError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+/// The reply a checkout records under its key: `201` and the checkout's answer.
+pub fn recorded_reply(fingerprint: &str, answer: &CheckoutResponse) -> StoredResponse {
+    StoredResponse::new(fingerprint, StatusCode::CREATED, answer)
 }
 
 #[utoipa::path(post, path = "/api/v1/carts/{id}/checkout", tag = "orders",
@@ -121,106 +107,20 @@ pub async fn checkout(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let key = check_idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))?
-        .to_owned();
+    let key = check_idempotency_key(key_header(&headers))?;
     let cart_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("cart"))?;
     let req: CheckoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CheckoutRequest::default()
     } else {
         parse_json(&body)?
     };
-    if let Some(email) = &req.email {
-        crate::domain::check_len("email", email, 3, 254)?;
-        if !email.contains('@') {
-            return Err(ApiError::invalid("email", "must be an email address"));
-        }
-    }
-    // Fingerprint the parsed request, so whitespace or key order do not make it "different".
-    let canonical = serde_json::to_vec(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let fingerprint = checkout_fingerprint(&cart_id, &canonical);
-    let store = commerce(&tenant);
-
-    if let Some(stored) = store.idempotent_response(&key).await? {
-        if stored.fingerprint != fingerprint {
-            return Err(CheckoutError::KeyReused.into());
-        }
-        return Ok(replay(stored.status, stored.body));
-    }
-
-    let cart = tenant
-        .carts
-        .get(cart_id)
-        .await?
-        .ok_or(ApiError::NotFound("cart"))?;
     let customer = session.map(|s| s.customer_id);
-    if cart.owner.is_some() && cart.owner != customer {
-        return Err(ApiError::Forbidden);
-    }
-    if cart.lines.is_empty() {
-        return Err(ApiError::invalid("cart", "is empty"));
-    }
-
-    // Prices from the catalog as it is now; the order keeps them whatever happens later.
-    let snap = state.catalog.snapshot(&tenant.catalog).await?;
-    let mut lines = Vec::with_capacity(cart.lines.len());
-    for (sku, qty) in &cart.lines {
-        let variant = snap
-            .catalog
-            .variant(sku)
-            .ok_or_else(|| ApiError::Conflict {
-                field: Some("sku".into()),
-                detail: format!("`{sku}` is no longer sold"),
-            })?;
-        lines.push(OrderLine {
-            sku: sku.clone(),
-            product_id: variant.item.id,
-            title: variant.item.title(),
-            quantity: i32::try_from(*qty)
-                .map_err(|_| ApiError::invalid("quantity", "too large"))?,
-            unit_price: variant.price(),
-        });
-    }
-    let line_totals = lines
-        .iter()
-        .map(|l| pricing::line_total(&l.unit_price, l.quantity.unsigned_abs()))
-        .collect::<Result<Vec<Money>, _>>()?;
-    let total = pricing::sum(&line_totals)?.ok_or_else(|| ApiError::invalid("cart", "is empty"))?;
-
-    let order_id = Uuid::now_v7();
-    let provider = Provider::for_tenant(&tenant.config.payments, &state.commerce.http)?;
-    // The payment starts before the order's transaction (a network call must not hold row
-    // locks); if the transaction then fails, the unconfirmed intent is simply never paid.
-    let payment = provider
-        .start(order_id, &total, &format!("order-{order_id}"))
-        .await?;
-    let new = NewOrder {
-        id: order_id,
-        customer_id: customer,
-        cart_id,
-        email: req.email.clone(),
-        lines,
-        total,
-        payment_provider: provider.name().to_owned(),
-        payment_ref: payment.reference.clone(),
-        reserved_until: reservation_expiry(Utc::now(), state.settings.reservation_ttl),
-    };
-    let respond = |order: &Order| {
-        let body = CheckoutResponse {
-            order: order.clone(),
-            payment: PaymentView {
-                provider: provider.name().to_owned(),
-                reference: payment.reference.clone(),
-                client_secret: payment.client_secret.clone(),
-            },
-        };
-        (201, serde_json::to_value(body).unwrap_or(Value::Null))
-    };
-    match store.checkout(&key, &fingerprint, new, respond).await? {
-        CheckoutOutcome::Created { status, body, .. } => Ok((
-            StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-            Json(body),
-        )
-            .into_response()),
-        CheckoutOutcome::Replayed(stored) => Ok(replay(stored.status, stored.body)),
+    match state
+        .checkout(&tenant)
+        .place(key, cart_id, customer, req, recorded_reply)
+        .await?
+    {
+        Placed::New { reply, .. } => Ok(reply.respond()),
+        Placed::Replayed(stored) => Ok(stored.replay()),
     }
 }

@@ -12,15 +12,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::{
-    app::AppState,
-    domain::{
-        accounts::session_token_hash,
-        ports::{Session, SessionStore as _},
-    },
-    error::ApiError,
-    tenants::TenantRuntime,
-};
+use super::error::ApiError;
+use crate::{app::AppState, domain::ports::Session, tenants::TenantRuntime};
 
 /// The tenant whose host the request came to. Unknown hosts are refused with 404.
 pub struct Tenant(pub Arc<TenantRuntime>);
@@ -54,25 +47,6 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Looks a session token up: memory first, then the tenant's sessions table.
-async fn session(
-    state: &AppState,
-    tenant: &TenantRuntime,
-    token: &str,
-) -> Result<Session, ApiError> {
-    let hash = session_token_hash(token);
-    if let Some(s) = state.sessions.get(tenant.id(), &hash) {
-        return Ok(s);
-    }
-    let s = tenant
-        .sessions
-        .get(&hash)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    state.sessions.put(tenant.id(), s.clone());
-    Ok(s)
-}
-
 /// A request carrying a valid session token of this tenant (`Authorization: Bearer <token>`).
 pub struct SignedIn {
     pub tenant: Arc<TenantRuntime>,
@@ -85,7 +59,7 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
         let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        let session = session(state, &tenant, token).await?;
+        let session = state.accounts(&tenant).session(token).await?;
         Ok(SignedIn { tenant, session })
     }
 }

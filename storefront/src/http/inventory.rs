@@ -13,15 +13,13 @@ use futures::{Stream, StreamExt as _, stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use super::extract::{Admin, ApiJson, Tenant};
+use super::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{Admin, ApiJson, Tenant},
+};
 use crate::{
     app::AppState,
-    commerce::commerce,
-    domain::{
-        catalog::is_sku,
-        inventory::{StockChange, check_stock},
-    },
-    error::{ApiError, ApiResult, Problem},
+    domain::{inventory::StockChange, ports::InventoryStore as _},
 };
 
 /// How often an idle stream sends a comment so proxies and clients know it is alive.
@@ -42,29 +40,23 @@ pub struct Stock {
     pub available: i32,
 }
 
-fn sku_param(raw: &str) -> ApiResult<&str> {
-    if is_sku(raw) {
-        Ok(raw)
-    } else {
-        Err(ApiError::invalid("sku", "is not a SKU"))
-    }
-}
-
 #[utoipa::path(put, path = "/api/v1/admin/inventory/{sku}", tag = "admin", security(("admin_key" = [])),
     params(("sku" = String, Path)), request_body = SetStock,
     responses((status = 200, body = Stock), (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn set_stock(
+    State(state): State<AppState>,
     Admin(tenant): Admin,
     Path(sku): Path<String>,
     ApiJson(req): ApiJson<SetStock>,
 ) -> ApiResult<Json<Stock>> {
-    let sku = sku_param(&sku)?;
-    let available = check_stock(req.available)?;
-    let change = commerce(&tenant).set_stock(sku, available).await?;
+    let level = state
+        .catalog_admin(&tenant)
+        .set_stock(&sku, req.available)
+        .await?;
     Ok(Json(Stock {
-        sku: change.sku,
-        available: change.available,
+        sku: level.sku,
+        available: level.available,
     }))
 }
 
@@ -73,15 +65,15 @@ pub async fn set_stock(
     responses((status = 200, body = Stock), (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn get_stock(Admin(tenant): Admin, Path(sku): Path<String>) -> ApiResult<Json<Stock>> {
-    let sku = sku_param(&sku)?;
-    let available = commerce(&tenant)
-        .stock(sku)
-        .await?
-        .ok_or(ApiError::NotFound("stock record"))?;
+pub async fn get_stock(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+    Path(sku): Path<String>,
+) -> ApiResult<Json<Stock>> {
+    let level = state.catalog_admin(&tenant).stock(&sku).await?;
     Ok(Json(Stock {
-        sku: sku.to_owned(),
-        available,
+        sku: level.sku,
+        available: level.available,
     }))
 }
 
@@ -129,16 +121,11 @@ pub async fn events(
         .transpose()?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let rx = state
-        .commerce
-        .feed
+        .stock_feed
         .subscribe(tenant.id(), &tenant.config.database_url)
         .await;
     let backlog = match last {
-        Some(seq) => {
-            commerce(&tenant)
-                .stock_events_after(seq, MAX_REPLAY)
-                .await?
-        }
+        Some(seq) => tenant.orders.stock_events_after(seq, MAX_REPLAY).await?,
         None => Vec::new(),
     };
     let high = backlog.last().map(|c| c.seq).or(last).unwrap_or(0);

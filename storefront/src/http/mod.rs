@@ -1,11 +1,15 @@
-//! The HTTP surface: one file per resource, the router and its middleware.
+//! The HTTP surface: one file per resource, the router and its middleware. Handlers are thin:
+//! extract, call a service ([`crate::services`]), map its typed result to a response or an
+//! [`error::ApiError`] problem document.
 
 pub mod admin;
 pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod checkout;
+pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod inventory;
 pub mod me;
 pub mod ops;
@@ -30,7 +34,8 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{app::AppState, error::problem_response};
+use crate::app::AppState;
+use error::problem_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -62,7 +67,21 @@ pub fn router(state: AppState) -> Router {
             "/admin/categories/{id}",
             put(admin::replace_category).delete(admin::delete_category),
         )
-        .merge(orders::routes());
+        .route("/carts/{id}/checkout", post(checkout::checkout))
+        .route("/me/orders", get(orders::my_orders))
+        .route("/orders/{id}", get(orders::show))
+        .route("/payments/webhook", post(payments::webhook))
+        .route("/inventory/events", get(inventory::events))
+        .route(
+            "/admin/inventory/{sku}",
+            put(inventory::set_stock).get(inventory::get_stock),
+        )
+        .route("/admin/orders", get(orders::admin_list))
+        .route("/admin/orders/{id}", get(orders::admin_show))
+        .route("/admin/orders/{id}/fulfil", post(orders::fulfil))
+        .route("/admin/orders/{id}/cancel", post(orders::cancel))
+        .route("/admin/orders/{id}/refund", post(orders::refund))
+        .route("/admin/orders/{id}/mark-paid", post(orders::mark_paid));
 
     let timeout = state.settings.request_timeout;
     let body_limit = state.settings.body_limit_bytes;
@@ -75,7 +94,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .route_layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::ops::metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()

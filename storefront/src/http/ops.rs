@@ -12,7 +12,8 @@ use redis::AsyncCommands as _;
 use serde_json::json;
 use utoipa::OpenApi as _;
 
-use crate::{app::AppState, error::problem_response, openapi::ApiDoc};
+use super::error::problem_response;
+use crate::{app::AppState, ops::openapi::ApiDoc};
 
 /// Liveness: the process answers.
 pub async fn healthz() -> &'static str {

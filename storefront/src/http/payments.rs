@@ -5,6 +5,7 @@
 use axum::{
     Json,
     body::Bytes,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -12,13 +13,13 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::Tenant;
-use crate::{
-    commerce::commerce,
-    domain::orders::OrderEvent,
+use super::{
     error::{ApiError, ApiResult, Problem, problem_response},
-    payments::stripe::verify_signature,
-    storage::orders::{Applied, TransitionError},
+    extract::Tenant,
+};
+use crate::{
+    app::AppState, domain::orders::OrderEvent, payments::stripe::verify_signature,
+    services::orders::PaymentNotice,
 };
 use emporium_tenant_config::PaymentProvider;
 
@@ -66,6 +67,7 @@ fn received(outcome: &str) -> Response {
               (status = 400, body = Problem, content_type = "application/problem+json", description = "bad, missing or expired signature"),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "this store does not take Stripe payments")))]
 pub async fn webhook(
+    State(state): State<AppState>,
     Tenant(tenant): Tenant,
     headers: HeaderMap,
     body: Bytes,
@@ -92,7 +94,6 @@ pub async fn webhook(
             field: None,
             detail: format!("not a Stripe event: {e}"),
         })?;
-    let store = commerce(&tenant);
     let target = order_event(&event.kind).zip(
         event
             .data
@@ -101,27 +102,15 @@ pub async fn webhook(
             .get("order_id")
             .and_then(|s| Uuid::parse_str(s).ok()),
     );
-    let Some((order_event, order_id)) = target else {
-        let fresh = store.record_payment_event(&event.id, &event.kind).await?;
-        return Ok(received(if fresh { "ignored" } else { "duplicate" }));
+    let notice = PaymentNotice {
+        event_id: &event.id,
+        kind: &event.kind,
+        target,
     };
-    match store
-        .apply(order_id, order_event, Some((&event.id, &event.kind)))
-        .await
-    {
-        Ok(Applied::Done(order)) => Ok(received(order.status.as_str())),
-        Ok(Applied::Duplicate) => Ok(received("duplicate")),
-        // Acknowledge so Stripe stops retrying: the order moved on (e.g. expired) or is unknown.
-        Err(TransitionError::Illegal(e)) => {
-            tracing::warn!(tenant = tenant.id(), order = %order_id, error = %e, "payment event does not apply");
-            store.record_payment_event(&event.id, &event.kind).await?;
-            Ok(received("not_applicable"))
-        }
-        Err(TransitionError::NotFound) => {
-            store.record_payment_event(&event.id, &event.kind).await?;
-            Ok(received("unknown_order"))
-        }
-        // 503: Stripe redelivers later.
-        Err(TransitionError::Store(e)) => Err(ApiError::Store(e)),
-    }
+    // A store failure is a 503: Stripe redelivers later.
+    let outcome = state
+        .orders(&tenant)
+        .apply_payment(tenant.id(), notice)
+        .await?;
+    Ok(received(outcome.as_str()))
 }

@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     catalog::{SearchAnswer, SearchCache, Snapshot},
     domain::catalog::{Facets, ListFilter, Product},
-    error::{ApiError, ApiResult, Problem},
+    http::error::{ApiError, ApiResult, Problem},
 };
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

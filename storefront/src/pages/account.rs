@@ -1,39 +1,26 @@
-//! `/account`: who is signed in and their orders, newest first (through the `me/orders`
-//! handler).
+//! `/account`: who is signed in and their orders, newest first (the orders service's history,
+//! as `me/orders` serves it).
 
 use axum::{extract::State, http::StatusCode, response::Response};
 use maud::html;
 
 use super::{PageError, Shopper, checkout::status_label, money};
-use crate::{
-    app::AppState,
-    domain::ports::CustomerStore as _,
-    http::{
-        extract::{ApiQuery, SignedIn},
-        orders::{ListQuery, my_orders},
-    },
-};
+use crate::{app::AppState, domain::ports::CustomerStore as _};
 
-pub async fn show(State(_state): State<AppState>, shop: Shopper) -> Result<Response, PageError> {
+/// Orders shown, newest first.
+const SHOWN_ORDERS: i64 = 50;
+
+pub async fn show(State(state): State<AppState>, shop: Shopper) -> Result<Response, PageError> {
     let Some(session) = shop.session.clone() else {
         return Ok(shop.redirect("/signin"));
     };
     let Some(me) = shop.tenant.customers.by_id(session.customer_id).await? else {
         return Ok(shop.redirect("/signin"));
     };
-    let page = my_orders(
-        SignedIn {
-            tenant: shop.tenant.clone(),
-            session,
-        },
-        ApiQuery(ListQuery {
-            cursor: None,
-            limit: Some(50),
-            status: None,
-        }),
-    )
-    .await?
-    .0;
+    let page = state
+        .orders(&shop.tenant)
+        .page(Some(session.customer_id), None, None, Some(SHOWN_ORDERS))
+        .await?;
     let c = &me.customer;
     let main = html! {
         h1 { "Your account" }

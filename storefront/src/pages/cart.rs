@@ -1,9 +1,9 @@
 //! `/cart`: the shopper's cart, changed through plain HTML forms (add, update, remove). Every
-//! change goes through the cart API's handlers, so limits and pricing are the API's.
+//! change goes through the carts service, so limits and pricing are the API's.
 
 use axum::{
     Form,
-    extract::{Path, State, rejection::FormRejection},
+    extract::{State, rejection::FormRejection},
     http::StatusCode,
     response::Response,
 };
@@ -11,63 +11,39 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
-    CART_COOKIE, PageError, Shopper, json_of, money, set_cookie, shopper_message, status_of,
-};
+use super::{CART_COOKIE, PageError, Shopper, money, set_cookie, shopper_message, status_of};
 use crate::{
     app::AppState,
-    error::ApiError,
-    http::{
-        carts::{self, AddItem, CartView, SetQuantity},
-        extract::{ApiJson, MaybeSignedIn, Tenant},
-    },
+    domain::ports::CartStore as _,
+    http::error::ApiError,
+    services::carts::{CartError, CartView},
 };
 
 /// How long a guest's cart cookie lives; the cart itself expires in storage on its own TTL.
 const CART_COOKIE_SECS: i64 = 14 * 24 * 3600;
 
-#[derive(Deserialize)]
-struct CartId {
-    id: Uuid,
-}
-
-fn signed_in(shop: &Shopper) -> MaybeSignedIn {
-    MaybeSignedIn(shop.session.clone())
-}
-
 /// The shopper's cart, if they have one that still exists.
 pub async fn current(state: &AppState, shop: &Shopper) -> Result<Option<CartView>, PageError> {
     let id = match shop.customer() {
-        Some(customer) => {
-            use crate::domain::ports::CartStore as _;
-            shop.tenant.carts.customer_cart(customer).await?
-        }
+        Some(customer) => shop.tenant.carts.customer_cart(customer).await?,
         None => shop.guest_cart,
     };
     let Some(id) = id else { return Ok(None) };
-    match carts::show(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        signed_in(shop),
-        Path(id.to_string()),
-    )
-    .await
-    {
-        Ok(view) => Ok(Some(view.0)),
-        Err(ApiError::NotFound(_) | ApiError::Forbidden) => Ok(None),
+    match state.carts(&shop.tenant).show(id, shop.customer()).await {
+        Ok(view) => Ok(Some(view)),
+        Err(e) if e.is_unusable_cart() => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// A new cart (or, for a customer, their existing one) through the API's create handler.
+/// A new cart (or, for a customer, their existing one), as the API's create gives it.
 async fn create(state: &AppState, shop: &mut Shopper) -> Result<Uuid, PageError> {
-    let res = carts::create(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        signed_in(shop),
-    )
-    .await?;
-    let CartId { id } = json_of(res).await?;
+    let id = state
+        .carts(&shop.tenant)
+        .open(shop.customer())
+        .await?
+        .cart
+        .id;
     if shop.session.is_none() {
         let cookie = set_cookie(
             CART_COOKIE,
@@ -104,20 +80,12 @@ async fn add_line(
     cart: Uuid,
     sku: &str,
     quantity: u32,
-) -> Result<(), ApiError> {
-    let item = AddItem {
-        sku: sku.to_owned(),
-        quantity,
-    };
-    carts::add_item(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        signed_in(shop),
-        Path(cart.to_string()),
-        ApiJson(item),
-    )
-    .await
-    .map(drop)
+) -> Result<(), CartError> {
+    let carts = state.carts(&shop.tenant);
+    carts
+        .add_item(cart, shop.customer(), sku, quantity)
+        .await
+        .map(drop)
 }
 
 async fn apply(state: &AppState, shop: &mut Shopper, form: &CartForm) -> Result<(), PageError> {
@@ -125,7 +93,7 @@ async fn apply(state: &AppState, shop: &mut Shopper, form: &CartForm) -> Result<
     match form.action.as_str() {
         "add" => {
             let qty = qty?;
-            // A customer's cart is found (or made) by the create handler; a guest's is the cookie's.
+            // A customer's cart is found (or made) by `create`; a guest's is the cookie's.
             let guest_cart = shop.session.is_none().then_some(shop.guest_cart).flatten();
             let id = match guest_cart {
                 Some(id) => id,
@@ -133,7 +101,7 @@ async fn apply(state: &AppState, shop: &mut Shopper, form: &CartForm) -> Result<
             };
             match add_line(state, shop, id, &form.sku, qty).await {
                 // The guest cart expired or was adopted by an account: start a new one.
-                Err(ApiError::NotFound(_) | ApiError::Forbidden) if guest_cart.is_some() => {
+                Err(e) if e.is_unusable_cart() && guest_cart.is_some() => {
                     let id = create(state, shop).await?;
                     Ok(add_line(state, shop, id, &form.sku, qty).await?)
                 }
@@ -144,14 +112,16 @@ async fn apply(state: &AppState, shop: &mut Shopper, form: &CartForm) -> Result<
             let Some(cart) = current(state, shop).await? else {
                 return Err(ApiError::NotFound("cart").into());
             };
-            let (state, tenant) = (State(state.clone()), Tenant(shop.tenant.clone()));
-            let path = Path((cart.id.to_string(), form.sku.clone()));
+            let carts = state.carts(&shop.tenant);
+            // The page redirects to the cart, which shows the new state.
             if form.action == "update" {
-                let body = ApiJson(SetQuantity { quantity: qty? });
-                // The page redirects to the cart, which shows the new state.
-                let _cart = carts::set_item(state, tenant, signed_in(shop), path, body).await?;
+                carts
+                    .set_item(cart.id, shop.customer(), &form.sku, qty?)
+                    .await?;
             } else {
-                let _cart = carts::remove_item(state, tenant, signed_in(shop), path).await?;
+                carts
+                    .remove_item(cart.id, shop.customer(), &form.sku)
+                    .await?;
             }
             Ok(())
         }

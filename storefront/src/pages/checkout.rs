@@ -1,12 +1,12 @@
 //! `/checkout`: review the cart, give an email, place the order. Placing goes through the
-//! checkout API handler (pricing, stock reservation, payment start, idempotency); the form
-//! carries an idempotency key minted with the page, so a double submit places one order.
+//! checkout service, as the checkout API does (pricing, stock reservation, payment start,
+//! idempotency); the form carries an idempotency key minted with the page, so a double submit
+//! places one order.
 
 use axum::{
     Form,
-    body::Bytes,
-    extract::{Path, State, rejection::FormRejection},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    extract::{State, rejection::FormRejection},
+    http::{HeaderValue, StatusCode},
     response::Response,
 };
 use maud::{Markup, html};
@@ -14,23 +14,22 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    CART_COOKIE, PageError, Shopper, cart, clear_cookie, json_of, money, shopper_message, status_of,
+    CART_COOKIE, PageError, Shopper, cart, clear_cookie, money, shopper_message, status_of,
 };
 use crate::{
     app::AppState,
-    commerce::commerce,
     domain::{
+        inventory::check_idempotency_key,
         orders::OrderStatus,
         ports::{CartStore as _, CustomerStore as _},
-        pricing::Money,
     },
-    error::ApiError,
-    http::{
-        carts::CartView,
-        checkout,
-        extract::{MaybeSignedIn, Tenant},
-    },
+    http::{checkout::recorded_reply, error::ApiError},
     payments::Provider,
+    services::{
+        carts::CartView,
+        checkout::{CheckoutRequest, CheckoutResponse, PlaceOrderError, Placed},
+        orders::OrderError,
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -45,34 +44,6 @@ pub struct CheckoutForm {
     cart: String,
     #[serde(default)]
     email: String,
-}
-
-/// The parts of the checkout API's response the confirmation shows.
-#[derive(Debug, Deserialize)]
-struct Placed {
-    order: PlacedOrder,
-    payment: PlacedPayment,
-}
-
-#[derive(Debug, Deserialize)]
-struct PlacedOrder {
-    id: Uuid,
-    status: OrderStatus,
-    total: Money,
-    lines: Vec<PlacedLine>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PlacedLine {
-    title: String,
-    quantity: i32,
-    unit_price: Money,
-}
-
-#[derive(Debug, Deserialize)]
-struct PlacedPayment {
-    provider: String,
-    reference: Option<String>,
 }
 
 pub fn status_label(s: OrderStatus) -> &'static str {
@@ -218,11 +189,15 @@ pub async fn pay(
         return Err(PageError::NotFound);
     }
     let id = Uuid::parse_str(form.order.trim()).map_err(|_| PageError::NotFound)?;
-    let order = commerce(&shop.tenant)
-        .order(id)
-        .await?
-        .filter(|o| o.customer_id.is_none() || o.customer_id == shop.customer())
-        .ok_or(PageError::NotFound)?;
+    let order = match state
+        .orders(&shop.tenant)
+        .for_shopper(id, shop.customer())
+        .await
+    {
+        Ok(order) => order,
+        Err(OrderError::NotFound) => return Err(PageError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
     let reference = match (&order.payment_ref, order.status) {
         (Some(r), OrderStatus::PendingPayment) if order.payment_provider == "stripe" => r.clone(),
         _ => {
@@ -237,7 +212,7 @@ pub async fn pay(
         }
     };
     let Provider::Stripe(stripe) =
-        Provider::for_tenant(&shop.tenant.config.payments, &state.commerce.http)
+        Provider::for_tenant(&shop.tenant.config.payments, &state.payments_http)
             .map_err(ApiError::from)?
     else {
         return Err(PageError::NotFound);
@@ -256,6 +231,22 @@ pub async fn pay(
         @else { p { a href="/" { "Continue shopping" } } }
     };
     Ok(shop.render(StatusCode::OK, "Payment submitted", main))
+}
+
+/// Places the order with the form's key, read as the API reads an `Idempotency-Key` header.
+async fn place_order(
+    state: &AppState,
+    shop: &Shopper,
+    key: &str,
+    cart_id: Uuid,
+    req: CheckoutRequest,
+) -> Result<Placed<crate::http::idempotency::StoredResponse>, PlaceOrderError> {
+    let header = HeaderValue::from_str(key).ok();
+    let key = check_idempotency_key(header.as_ref().and_then(|v| v.to_str().ok()))?;
+    state
+        .checkout(&shop.tenant)
+        .place(key, cart_id, shop.customer(), req, recorded_reply)
+        .await
 }
 
 pub async fn place(
@@ -281,30 +272,13 @@ pub async fn place(
         },
     };
     let email = form.email.trim();
-    let body = if email.is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::json!({ "email": email })
+    let req = CheckoutRequest {
+        email: (!email.is_empty()).then(|| email.to_owned()),
     };
-    let mut headers = HeaderMap::new();
-    if let Ok(key) = HeaderValue::from_str(form.key.trim()) {
-        headers.insert("idempotency-key", key);
-    }
-    let result = checkout::checkout(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        MaybeSignedIn(shop.session.clone()),
-        Path(cart_id.to_string()),
-        headers,
-        Bytes::from(body.to_string()),
-    )
-    .await;
-    let placed: Placed = match result {
-        Ok(res) if res.status().is_success() => json_of(res).await?,
-        Ok(res) => {
-            return Err(ApiError::Internal(format!("checkout answered {}", res.status())).into());
-        }
+    let placed = match place_order(&state, &shop, form.key.trim(), cart_id, req).await {
+        Ok(placed) => placed,
         Err(e) => {
+            let e = ApiError::from(e);
             return match shopper_message(&e) {
                 Some(m) => {
                     let cart = cart::current(&state, &shop).await?;
@@ -312,6 +286,17 @@ pub async fn place(
                 }
                 None => Err(e.into()),
             };
+        }
+    };
+    let placed = match placed {
+        Placed::New { receipt, .. } => *receipt,
+        // A repeated submit: the confirmation of the order the key placed.
+        Placed::Replayed(stored) if (200..300).contains(&stored.status) => {
+            serde_json::from_value::<CheckoutResponse>(stored.body)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        Placed::Replayed(stored) => {
+            return Err(ApiError::Internal(format!("checkout answered {}", stored.status)).into());
         }
     };
     // The order holds the lines now; the shopper starts with an empty cart.

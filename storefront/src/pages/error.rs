@@ -9,7 +9,14 @@ use axum::{
 use maud::html;
 
 use super::html_response;
-use crate::error::ApiError;
+use crate::{
+    domain::ports::CartWriteError,
+    http::error::ApiError,
+    payments::PaymentError,
+    services::{
+        accounts::AccountError, carts::CartError, checkout::PlaceOrderError, orders::OrderError,
+    },
+};
 
 /// Why a page could not be shown.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,26 @@ impl From<crate::domain::Invalid> for PageError {
         PageError::Api(ApiError::Invalid(e))
     }
 }
+
+/// A service's refusal, shown as the API would classify it.
+macro_rules! through_api_error {
+    ($($service_error:ty),+) => {$(
+        impl From<$service_error> for PageError {
+            fn from(e: $service_error) -> Self {
+                PageError::Api(ApiError::from(e))
+            }
+        }
+    )+};
+}
+
+through_api_error!(
+    AccountError,
+    CartError,
+    CartWriteError,
+    OrderError,
+    PaymentError,
+    PlaceOrderError
+);
 
 impl From<FormRejection> for PageError {
     fn from(e: FormRejection) -> Self {

@@ -1,5 +1,5 @@
 //! Shopper web pages, server-rendered by the runtime for the tenant the `Host` names. Pages call
-//! the same handlers and domain functions as the JSON API, so rules live in one place; this
+//! the same services ([`crate::services`]) as the JSON API, so rules live in one place; this
 //! module only adds HTML (maud, escaped by default), cookies and CSRF protection.
 //!
 //! Sessions: the `sf_session` cookie holds the same opaque token the API takes as a bearer token
@@ -28,12 +28,11 @@ use axum::{
     routing::{get, post},
 };
 use maud::Markup;
-use serde::de::DeserializeOwned;
 
 pub use error::{PageError, shopper_message, status_of};
 pub use shopper::{Shopper, clear_cookie, cookie, set_cookie};
 
-use crate::{app::AppState, error::ApiError};
+use crate::app::AppState;
 
 pub const SESSION_COOKIE: &str = "sf_session";
 pub const CART_COOKIE: &str = "sf_cart";
@@ -83,14 +82,6 @@ pub fn html_response(status: StatusCode, body: Markup) -> Response {
     // Pages carry the shopper's CSRF token and cart: never store them in shared caches.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-/// Reads a JSON response of an API handler this module called in-process.
-pub async fn json_of<T: DeserializeOwned>(res: Response) -> Result<T, PageError> {
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()).into())
 }
 
 /// Formats money for shoppers: minor units with two decimals and the currency code.

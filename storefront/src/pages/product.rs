@@ -11,7 +11,7 @@ use maud::html;
 use uuid::Uuid;
 
 use super::{PageError, Shopper, money};
-use crate::{app::AppState, commerce::commerce};
+use crate::{app::AppState, domain::ports::InventoryStore as _};
 
 fn stock_text(available: Option<i32>) -> String {
     match available {
@@ -29,10 +29,9 @@ pub async fn show(
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
     let snap = state.catalog.snapshot(&shop.tenant.catalog).await?;
     let product = snap.catalog.product(id).ok_or(PageError::NotFound)?;
-    let store = commerce(&shop.tenant);
     let mut stock = Vec::with_capacity(product.variants.len());
     for v in &product.variants {
-        stock.push(store.stock(&v.sku).await?);
+        stock.push(shop.tenant.orders.stock(&v.sku).await?);
     }
     let categories: Vec<_> = snap
         .catalog

@@ -1,5 +1,5 @@
-//! `/register`: creates an account through the register API handler (validation, rate limit,
-//! argon2), signs the shopper in and keeps their guest cart.
+//! `/register`: creates an account through the accounts service, as the register API does
+//! (validation, rate limit, argon2), signs the shopper in and keeps their guest cart.
 
 use axum::{
     Form,
@@ -9,16 +9,12 @@ use axum::{
 };
 use maud::html;
 use serde::Deserialize;
-use uuid::Uuid;
 
-use super::{PageError, Shopper, json_of, shopper_message, status_of};
+use super::{PageError, Shopper, shopper_message, status_of};
 use crate::{
     app::AppState,
-    http::{
-        auth::{self, RegisterRequest},
-        carts,
-        extract::{ApiJson, ClientIp, Tenant},
-    },
+    http::error::ApiError,
+    services::{accounts::RegisterRequest, carts::adopt_on_login},
 };
 
 #[derive(Debug, Deserialize)]
@@ -31,17 +27,6 @@ pub struct RegisterForm {
     email: String,
     #[serde(default)]
     password: String,
-}
-
-#[derive(Deserialize)]
-struct Registered {
-    token: String,
-    customer: RegisteredCustomer,
-}
-
-#[derive(Deserialize)]
-struct RegisteredCustomer {
-    id: Uuid,
 }
 
 pub async fn show(shop: Shopper) -> Result<Response, PageError> {
@@ -92,20 +77,15 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     shop.check_csrf(&form.csrf)?;
-    let result = auth::register(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        ClientIp(shop.ip.clone()),
-        ApiJson(RegisterRequest {
-            email: form.email.clone(),
-            password: form.password,
-            name: form.name.clone(),
-        }),
-    )
-    .await;
-    let res = match result {
-        Ok(r) => axum::response::IntoResponse::into_response(r),
+    let req = RegisterRequest {
+        email: form.email.clone(),
+        password: form.password,
+        name: form.name.clone(),
+    };
+    let registered = match state.accounts(&shop.tenant).register(&shop.ip, req).await {
+        Ok(r) => r,
         Err(e) => {
+            let e = ApiError::from(e);
             return match shopper_message(&e) {
                 Some(m) => Ok(render(
                     &shop,
@@ -118,16 +98,8 @@ pub async fn submit(
             };
         }
     };
-    let registered: Registered = json_of(res).await?;
     // Keep what the shopper put in the cart before registering, as sign-in does.
-    carts::adopt_on_login(
-        &state,
-        &shop.tenant,
-        registered.customer.id,
-        shop.guest_cart,
-    )
-    .await
-    .map_err(crate::error::ApiError::from)?;
+    adopt_on_login(&shop.tenant.carts, registered.customer.id, shop.guest_cart).await?;
     super::signin::start(&mut shop, &state, &registered.token);
     Ok(shop.redirect("/account"))
 }

@@ -20,9 +20,9 @@ use crate::{
         catalog::{ListFilter, Product},
         pricing::Money,
     },
-    error::ApiError,
     http::{
         catalog::parse_i64,
+        error::ApiError,
         search::{facets_of, ranked},
     },
 };

@@ -15,11 +15,8 @@ use uuid::Uuid;
 
 use super::{CART_COOKIE, CSRF_COOKIE, PageError, SESSION_COOKIE, html_response, layout};
 use crate::{
-    app::AppState,
-    domain::ports::Session,
-    error::ApiError,
-    http::extract::{ClientIp, SignedIn},
-    tenants::TenantRuntime,
+    app::AppState, domain::ports::Session, http::extract::ClientIp,
+    services::accounts::AccountError, tenants::TenantRuntime,
 };
 
 /// Reads one cookie from the request.
@@ -78,20 +75,12 @@ impl FromRequestParts<AppState> for Shopper {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         let mut set_cookies = Vec::new();
 
-        // Validate the session token exactly as the API does, through its extractor.
+        // Validate the session token exactly as the API does, through the accounts service.
         let mut session = None;
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            let mut probe = axum::http::Request::builder()
-                .uri("/")
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .body(())
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .into_parts()
-                .0;
-            probe.extensions.insert(tenant.clone());
-            match SignedIn::from_request_parts(&mut probe, state).await {
-                Ok(s) => session = Some(s.session),
-                Err(ApiError::Unauthenticated) => {
+            match state.accounts(&tenant).session(token).await {
+                Ok(s) => session = Some(s),
+                Err(AccountError::Unauthenticated) => {
                     set_cookies.push(clear_cookie(SESSION_COOKIE, secure));
                 }
                 Err(e) => return Err(e.into()),

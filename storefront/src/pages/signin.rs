@@ -1,5 +1,6 @@
-//! `/signin` and `/signout`. Signing in goes through the login API handler (rate limits,
-//! argon2 verification, guest cart merge); the session token lands in an HttpOnly cookie.
+//! `/signin` and `/signout`. Signing in goes through the accounts service, as the login API does
+//! (rate limits, argon2 verification, guest cart merge); the session token lands in an HttpOnly
+//! cookie.
 
 use axum::{
     Form,
@@ -14,14 +15,7 @@ use super::{
     CART_COOKIE, PageError, SESSION_COOKIE, Shopper, clear_cookie, set_cookie, shopper_message,
     status_of,
 };
-use crate::{
-    app::AppState,
-    error::ApiError,
-    http::{
-        auth::{self, LoginRequest},
-        extract::{ApiJson, ClientIp, SignedIn, Tenant},
-    },
-};
+use crate::{app::AppState, http::error::ApiError, services::accounts::LoginRequest};
 
 #[derive(Debug, Deserialize)]
 pub struct SignInForm {
@@ -87,20 +81,15 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     shop.check_csrf(&form.csrf)?;
-    let result = auth::login(
-        State(state.clone()),
-        Tenant(shop.tenant.clone()),
-        ClientIp(shop.ip.clone()),
-        ApiJson(LoginRequest {
-            email: form.email.clone(),
-            password: form.password,
-            guest_cart_id: shop.guest_cart,
-        }),
-    )
-    .await;
-    match result {
+    let req = LoginRequest {
+        email: form.email.clone(),
+        password: form.password,
+        guest_cart_id: shop.guest_cart,
+    };
+    let result = state.accounts(&shop.tenant).login(&shop.ip, req).await;
+    match result.map_err(ApiError::from) {
         Ok(session) => {
-            start(&mut shop, &state, &session.0.token);
+            start(&mut shop, &state, &session.token);
             Ok(shop.redirect("/account"))
         }
         Err(ApiError::Unauthenticated) => Ok(render(
@@ -122,7 +111,7 @@ pub struct SignOutForm {
     csrf: String,
 }
 
-/// Ends the session through the logout handler and clears the cookie.
+/// Ends the session (as the logout API does) and clears the cookie.
 pub async fn sign_out(
     State(state): State<AppState>,
     mut shop: Shopper,
@@ -130,15 +119,8 @@ pub async fn sign_out(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     shop.check_csrf(&form.csrf)?;
-    if let Some(session) = shop.session.clone() {
-        auth::logout(
-            State(state),
-            SignedIn {
-                tenant: shop.tenant.clone(),
-                session,
-            },
-        )
-        .await?;
+    if let Some(session) = &shop.session {
+        state.accounts(&shop.tenant).logout(session).await?;
     }
     shop.add_cookie(clear_cookie(SESSION_COOKIE, shop.secure));
     shop.session = None;

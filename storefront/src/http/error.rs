@@ -1,4 +1,5 @@
 //! The one error type of the HTTP layer, rendered as RFC 9457 `application/problem+json`.
+//! Each resource's file maps its service's typed errors onto it.
 //! Client errors name the offending field; server errors are logged and never shown.
 
 use axum::{

@@ -9,22 +9,28 @@ use argon2::{
 };
 use rand::RngCore as _;
 
-use crate::error::ApiError;
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// argon2 refused (its errors carry no cause of their own).
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+    #[error("the hashing task did not finish")]
+    Task(#[from] tokio::task::JoinError),
+}
 
-fn hash_now(password: &str) -> Result<String, ApiError> {
+fn hash_now(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_now(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    tokio::task::spawn_blocking(move || hash_now(&password)).await?
 }
 
 /// Checks `password` against `stored`; with no stored hash it checks against a fixed one, so

@@ -4,9 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
     time::{Duration, Instant},
 };
+
+use parking_lot::Mutex;
 
 use crate::domain::ports::Session;
 
@@ -26,7 +27,7 @@ impl SessionCache {
     }
 
     pub fn get(&self, tenant: &str, token_hash: &str) -> Option<Session> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.lock();
         let (session, cached_at) = entries.get(&(tenant.to_owned(), token_hash.to_owned()))?;
         (cached_at.elapsed() < self.ttl && session.expires_at > chrono::Utc::now())
             .then(|| session.clone())
@@ -36,7 +37,7 @@ impl SessionCache {
         if self.ttl.is_zero() {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
             entries.retain(|_, (_, at)| at.elapsed() < ttl);
@@ -53,7 +54,6 @@ impl SessionCache {
     pub fn revoke(&self, tenant: &str, token_hash: &str) {
         self.entries
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .remove(&(tenant.to_owned(), token_hash.to_owned()));
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics. Labels are bounded: the route template (not the raw path), the method and
 //! the status; no per-tenant label on request metrics, since tenants number in the thousands.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -18,8 +18,6 @@ use prometheus_client::{
     },
     registry::Registry,
 };
-
-use crate::app::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -116,7 +114,7 @@ impl Metrics {
 }
 
 /// Route-layer middleware recording each matched request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -126,8 +124,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let started = Instant::now();
     let res = next.run(req).await.into_response();
     let status = res.status().as_u16();
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method,
@@ -135,8 +132,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             status,
         })
         .inc();
-    state
-        .metrics
+    metrics
         .duration
         .get_or_create(&RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());

@@ -1,0 +1,114 @@
+//! Orders: what checkout freezes (lines, total, payment), what storage answers about it, and why
+//! a checkout or an order change can be refused. The life cycle itself is in [`lifecycle`].
+
+pub mod lifecycle;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use lifecycle::{
+    IllegalTransition, OrderEvent, OrderStatus, StockEffect, Transition, transition,
+};
+
+use super::{ports::StoreError, pricing::Money};
+
+/// A priced order line, frozen at checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderLine {
+    pub sku: String,
+    pub product_id: Uuid,
+    pub title: String,
+    pub quantity: i32,
+    pub unit_price: Money,
+}
+
+/// An order as shoppers and merchants see it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub customer_id: Option<Uuid>,
+    pub cart_id: Uuid,
+    pub email: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    /// `manual` or `stripe`.
+    pub payment_provider: String,
+    /// The provider's payment id (a Stripe PaymentIntent id).
+    pub payment_ref: Option<String>,
+    /// While `pending_payment`: when the reserved stock is released.
+    pub reserved_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What checkout asks storage to create.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub cart_id: Uuid,
+    pub email: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    pub payment_provider: String,
+    pub payment_ref: Option<String>,
+    pub reserved_until: DateTime<Utc>,
+}
+
+/// What a checkout under an `Idempotency-Key` came to. `R` is the reply the key records for
+/// retries (the HTTP layer's stored response); the domain only carries it.
+pub enum CheckoutOutcome<R> {
+    /// A new order, its stock reserved, and the reply now recorded under the key.
+    Created { order: Box<Order>, reply: R },
+    /// The key was used before with the same request: the reply recorded then.
+    Replayed(R),
+}
+
+/// Why storage refused to turn a priced cart into an order.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("not enough stock of `{sku}`")]
+    OutOfStock { sku: String },
+    #[error("the Idempotency-Key was already used with a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an event did not change an order.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no such order")]
+    NotFound,
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What applying an event to an order did.
+pub enum Applied {
+    Done(Box<Order>),
+    /// The payment event id was handled before; nothing changed.
+    Duplicate,
+}
+
+/// An outbox row on its way to the queue.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: Value,
+}
+
+/// Why relaying outbox events stopped: the store failed, or `send` did (its error kept).
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError<E> {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sending order events failed: {0}")]
+    Send(#[source] E),
+}

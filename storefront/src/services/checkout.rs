@@ -1,0 +1,191 @@
+//! Checkout: turns a cart into an order in `pending_payment`, priced from the catalog at this
+//! instant, with its stock reserved and its payment started, under an `Idempotency-Key` (a retry
+//! with the same key and request gets the first reply again).
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    catalog::{CatalogCache, CatalogSource},
+    domain::{
+        Invalid,
+        inventory::{checkout_fingerprint, reservation_expiry},
+        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine},
+        ports::{CartStore, CheckoutStore, StoreError},
+        pricing::{self, Money, PricingError},
+    },
+    payments::{PaymentError, PaymentProvider as _, Provider},
+};
+
+/// Optional checkout details.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// Where the receipt goes (guests); at most 254 characters.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// How the shopper pays for the order.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    /// `manual` or `stripe`.
+    pub provider: String,
+    /// The provider's payment id (a Stripe PaymentIntent id).
+    pub reference: Option<String>,
+    /// For Stripe.js to confirm the payment in the browser.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckoutResponse {
+    pub order: Order,
+    pub payment: PaymentView,
+}
+
+/// Why a cart did not become an order.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    #[error("no such cart")]
+    CartNotFound,
+    #[error("the cart belongs to another customer")]
+    NotOwner,
+    #[error("the cart is empty")]
+    EmptyCart,
+    #[error("`{sku}` is no longer sold")]
+    NoLongerSold { sku: String },
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What placing an order came to: a new order (and the reply recorded for its key), or the
+/// reply recorded for an earlier request with the same key.
+pub enum Placed<R> {
+    New {
+        receipt: Box<CheckoutResponse>,
+        reply: R,
+    },
+    Replayed(R),
+}
+
+/// What checkout needs: the tenant's carts, orders, catalog and payment provider.
+pub struct Checkout<'a, C, O, S> {
+    pub carts: &'a C,
+    pub orders: &'a O,
+    pub catalog: &'a Arc<CatalogCache>,
+    pub catalog_source: &'a S,
+    pub payments: &'a emporium_tenant_config::Payments,
+    pub payments_http: &'a reqwest::Client,
+    /// How long checkout holds stock for an unpaid order.
+    pub reservation_ttl: Duration,
+}
+
+impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
+    /// Places the order for `cart_id` under `key` (already checked). `reply` makes the reply
+    /// recorded under the key from the checkout's answer and the request's fingerprint.
+    pub async fn place(
+        &self,
+        key: &str,
+        cart_id: Uuid,
+        customer: Option<Uuid>,
+        req: CheckoutRequest,
+        reply: impl FnOnce(&str, &CheckoutResponse) -> O::Reply + Send,
+    ) -> Result<Placed<O::Reply>, PlaceOrderError> {
+        if let Some(email) = &req.email {
+            crate::domain::check_len("email", email, 3, 254)?;
+            if !email.contains('@') {
+                return Err(Invalid::new("email", "must be an email address").into());
+            }
+        }
+        // Fingerprint the parsed request, so whitespace or key order do not make it "different".
+        let canonical = serde_json::to_vec(&req).unwrap_or_default();
+        let fingerprint = checkout_fingerprint(&cart_id, &canonical);
+        if let Some(stored) = self.orders.replay(key, &fingerprint).await? {
+            return Ok(Placed::Replayed(stored));
+        }
+
+        let cart = self
+            .carts
+            .get(cart_id)
+            .await?
+            .ok_or(PlaceOrderError::CartNotFound)?;
+        if cart.owner.is_some() && cart.owner != customer {
+            return Err(PlaceOrderError::NotOwner);
+        }
+        if cart.lines.is_empty() {
+            return Err(PlaceOrderError::EmptyCart);
+        }
+
+        // Prices from the catalog as it is now; the order keeps them whatever happens later.
+        let snap = self.catalog.snapshot(self.catalog_source).await?;
+        let mut lines = Vec::with_capacity(cart.lines.len());
+        for (sku, qty) in &cart.lines {
+            let variant = snap
+                .catalog
+                .variant(sku)
+                .ok_or_else(|| PlaceOrderError::NoLongerSold { sku: sku.clone() })?;
+            lines.push(OrderLine {
+                sku: sku.clone(),
+                product_id: variant.item.id,
+                title: variant.item.title(),
+                quantity: i32::try_from(*qty).map_err(|_| Invalid::new("quantity", "too large"))?,
+                unit_price: variant.price(),
+            });
+        }
+        let line_totals = lines
+            .iter()
+            .map(|l| pricing::line_total(&l.unit_price, l.quantity.unsigned_abs()))
+            .collect::<Result<Vec<Money>, _>>()?;
+        let total = pricing::sum(&line_totals)?.ok_or(PlaceOrderError::EmptyCart)?;
+
+        let order_id = Uuid::now_v7();
+        let provider = Provider::for_tenant(self.payments, self.payments_http)?;
+        // The payment starts before the order's transaction (a network call must not hold row
+        // locks); if the transaction then fails, the unconfirmed intent is simply never paid.
+        let payment = provider
+            .start(order_id, &total, &format!("order-{order_id}"))
+            .await?;
+        let new = NewOrder {
+            id: order_id,
+            customer_id: customer,
+            cart_id,
+            email: req.email.clone(),
+            lines,
+            total,
+            payment_provider: provider.name().to_owned(),
+            payment_ref: payment.reference.clone(),
+            reserved_until: reservation_expiry(Utc::now(), self.reservation_ttl),
+        };
+        let receipt = |order: &Order| CheckoutResponse {
+            order: order.clone(),
+            payment: PaymentView {
+                provider: provider.name().to_owned(),
+                reference: payment.reference.clone(),
+                client_secret: payment.client_secret.clone(),
+            },
+        };
+        let recorded = |order: &Order| reply(&fingerprint, &receipt(order));
+        match self
+            .orders
+            .checkout(key, &fingerprint, new, recorded)
+            .await?
+        {
+            CheckoutOutcome::Created { order, reply } => Ok(Placed::New {
+                receipt: Box::new(receipt(order.as_ref())),
+                reply,
+            }),
+            CheckoutOutcome::Replayed(stored) => Ok(Placed::Replayed(stored)),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The use cases of the storefront, one file each. The JSON API (`http`) and the shopper pages
+//! (`pages`) both call them, so a rule lives in one place; each takes the narrow dependencies
+//! it needs (a tenant's stores, a cache, the bus) and returns a typed result.
+//!
+//! - [`checkout`]: cart → order, stock reserved, payment started, under an idempotency key.
+//! - [`carts`]: guest and customer carts, priced from the current catalog.
+//! - [`accounts`]: registration, sign-in, sessions, profile and password.
+//! - [`catalog_admin`]: the merchant's product, category and stock writes.
+//! - [`orders`]: history and lookups, the life cycle, payment provider events.
+//!
+//! [`passwords`] (argon2 hashing) and [`session_cache`] (validated sessions in memory) serve
+//! [`accounts`].
+
+pub mod accounts;
+pub mod carts;
+pub mod catalog_admin;
+pub mod checkout;
+pub mod orders;
+pub mod passwords;
+pub mod session_cache;

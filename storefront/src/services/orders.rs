@@ -1,0 +1,221 @@
+//! Orders after checkout: the shopper's history and detail, the merchant's list and the life
+//! cycle (fulfil, cancel, refund, mark paid), and payment provider events applied to orders.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        Invalid,
+        orders::{Applied, Order, OrderEvent, OrderStatus, TransitionError, transition},
+        ports::{OrderStore, StoreError},
+    },
+    payments::{PaymentError, PaymentProvider as _, Provider},
+};
+
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Why an order could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("no such order")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Only manual-payment orders are marked paid by hand.
+    #[error("{provider} orders are marked paid by the provider's webhook")]
+    PaidByProvider { provider: String },
+    #[error("the order was paid through a provider this store no longer uses")]
+    ProviderGone,
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    /// An event without a payment event id came back as a duplicate (a store bug).
+    #[error("duplicate without an event id")]
+    Duplicate,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A payment provider's event about an order, already verified.
+pub struct PaymentNotice<'a> {
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    /// The change it means for an order, when it means one.
+    pub target: Option<(OrderEvent, Uuid)>,
+}
+
+/// What applying a payment notice did, as the webhook reports it.
+pub enum NoticeOutcome {
+    /// The order's new status.
+    Applied(OrderStatus),
+    Duplicate,
+    /// Not an event about an order; recorded so a redelivery is a duplicate.
+    Ignored,
+    /// The order moved on (e.g. expired) and cannot take the event.
+    NotApplicable,
+    UnknownOrder,
+}
+
+impl NoticeOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeOutcome::Applied(status) => status.as_str(),
+            NoticeOutcome::Duplicate => "duplicate",
+            NoticeOutcome::Ignored => "ignored",
+            NoticeOutcome::NotApplicable => "not_applicable",
+            NoticeOutcome::UnknownOrder => "unknown_order",
+        }
+    }
+}
+
+fn decode_cursor(raw: Option<&str>) -> Result<Option<Uuid>, Invalid> {
+    raw.map(|c| {
+        URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| Uuid::from_slice(&b).ok())
+            .ok_or_else(|| Invalid::new("cursor", "is not a cursor this API returned"))
+    })
+    .transpose()
+}
+
+/// What orders need: the tenant's order store.
+pub struct Orders<'a, O> {
+    pub store: &'a O,
+}
+
+impl<O: OrderStore> Orders<'_, O> {
+    /// A page of orders, newest first: the customer's, or all (filtered by `status`).
+    pub async fn page(
+        &self,
+        customer: Option<Uuid>,
+        status: Option<OrderStatus>,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<OrderPage, OrderError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Invalid::new("limit", format!("must be between 1 and {MAX_LIMIT}")).into());
+        }
+        let before = decode_cursor(cursor)?;
+        let orders = self.store.list(customer, status, before, limit).await?;
+        let next_cursor = (orders.len() as i64 == limit)
+            .then(|| {
+                orders
+                    .last()
+                    .map(|o| URL_SAFE_NO_PAD.encode(o.id.as_bytes()))
+            })
+            .flatten();
+        Ok(OrderPage {
+            orders,
+            next_cursor,
+        })
+    }
+
+    /// Any order of the tenant (the merchant's view).
+    pub async fn get(&self, id: Uuid) -> Result<Order, OrderError> {
+        self.store.order(id).await?.ok_or(OrderError::NotFound)
+    }
+
+    /// An order as `caller` may see it: a customer's order is theirs alone; a guest order is
+    /// reachable by its (unguessable) id.
+    pub async fn for_shopper(&self, id: Uuid, caller: Option<Uuid>) -> Result<Order, OrderError> {
+        let order = self.get(id).await?;
+        if order.customer_id.is_some() && order.customer_id != caller {
+            return Err(OrderError::NotFound);
+        }
+        Ok(order)
+    }
+
+    /// Applies a merchant's event (fulfil, cancel) through the state machine.
+    pub async fn apply(&self, id: Uuid, event: OrderEvent) -> Result<Order, OrderError> {
+        match self.store.apply(id, event, None).await? {
+            Applied::Done(order) => Ok(*order),
+            Applied::Duplicate => Err(OrderError::Duplicate),
+        }
+    }
+
+    /// Marks a manual-payment order paid.
+    pub async fn mark_paid(&self, id: Uuid) -> Result<Order, OrderError> {
+        let order = self.get(id).await?;
+        if order.payment_provider != "manual" {
+            return Err(OrderError::PaidByProvider {
+                provider: order.payment_provider,
+            });
+        }
+        self.apply(id, OrderEvent::PaymentSucceeded).await
+    }
+
+    /// Refunds a paid order: the provider gives the money back first, then the order moves.
+    pub async fn refund(
+        &self,
+        id: Uuid,
+        provider: impl FnOnce() -> Result<Provider, PaymentError>,
+    ) -> Result<Order, OrderError> {
+        let order = self.get(id).await?;
+        // Refuse before moving money when the state machine would refuse anyway.
+        transition(order.status, OrderEvent::Refund).map_err(TransitionError::from)?;
+        let provider = provider()?;
+        if order.payment_provider == provider.name() {
+            provider
+                .refund(order.id, order.payment_ref.as_deref())
+                .await?;
+        } else if order.payment_provider != "manual" {
+            return Err(OrderError::ProviderGone);
+        }
+        self.apply(id, OrderEvent::Refund).await
+    }
+
+    /// Applies a verified payment event once: its id is recorded with the order change, and an
+    /// event that cannot apply is acknowledged (recorded) so the provider stops redelivering.
+    pub async fn apply_payment(
+        &self,
+        tenant: &str,
+        notice: PaymentNotice<'_>,
+    ) -> Result<NoticeOutcome, StoreError> {
+        let Some((event, order_id)) = notice.target else {
+            let fresh = self
+                .store
+                .record_payment_event(notice.event_id, notice.kind)
+                .await?;
+            return Ok(if fresh {
+                NoticeOutcome::Ignored
+            } else {
+                NoticeOutcome::Duplicate
+            });
+        };
+        match self
+            .store
+            .apply(order_id, event, Some((notice.event_id, notice.kind)))
+            .await
+        {
+            Ok(Applied::Done(order)) => Ok(NoticeOutcome::Applied(order.status)),
+            Ok(Applied::Duplicate) => Ok(NoticeOutcome::Duplicate),
+            Err(TransitionError::Illegal(e)) => {
+                tracing::warn!(tenant, order = %order_id, error = %e, "payment event does not apply");
+                self.store
+                    .record_payment_event(notice.event_id, notice.kind)
+                    .await?;
+                Ok(NoticeOutcome::NotApplicable)
+            }
+            Err(TransitionError::NotFound) => {
+                self.store
+                    .record_payment_event(notice.event_id, notice.kind)
+                    .await?;
+                Ok(NoticeOutcome::UnknownOrder)
+            }
+            Err(TransitionError::Store(e)) => Err(e),
+        }
+    }
+}

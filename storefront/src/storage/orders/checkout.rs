@@ -1,0 +1,200 @@
+//! Checkout: claims the `Idempotency-Key`, reserves the stock (guarded decrement, sorted SKUs),
+//! creates the order and records the reply for retries, in one transaction.
+
+use deadpool_postgres::Transaction as PgTx;
+use serde_json::Value;
+
+use super::{ORDER_COLUMNS, PgOrders, order_from, pg_err};
+use crate::{
+    domain::{
+        inventory::reservation_order,
+        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderStatus},
+        ports::{CheckoutStore, StoreError},
+    },
+    http::idempotency::StoredResponse,
+    storage::postgres::tenant_transaction,
+};
+
+impl CheckoutStore for PgOrders {
+    type Reply = StoredResponse;
+
+    /// The stored response for an idempotency key, if any (a cheap check before side effects).
+    async fn replay(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<StoredResponse>, CheckoutError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+        let found = stored_response(&tx, self.t(), key).await?;
+        tx.commit().await.map_err(pg_err)?;
+        match found {
+            Some(stored) if stored.fingerprint != fingerprint => Err(CheckoutError::KeyReused),
+            found => Ok(found),
+        }
+    }
+
+    /// Creates the order, reserves its stock and stores the response under the idempotency key,
+    /// all in one transaction: either everything happened or nothing did.
+    async fn checkout(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        new: NewOrder,
+        reply: impl FnOnce(&Order) -> Self::Reply + Send,
+    ) -> Result<CheckoutOutcome<StoredResponse>, CheckoutError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+
+        // Claim the key first. A concurrent request with the same key blocks here until the
+        // first commits (then replays it) or rolls back (then proceeds itself).
+        let claim = tx
+            .prepare_cached(
+                "INSERT INTO idempotency_keys (tenant_id, key, fingerprint) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .await
+            .map_err(pg_err)?;
+        if tx
+            .execute(&claim, &[&self.t(), &key, &fingerprint])
+            .await
+            .map_err(pg_err)?
+            == 0
+        {
+            let stored = stored_response(&tx, self.t(), key)
+                .await?
+                .ok_or_else(|| StoreError::new("postgres", "idempotency key vanished"))?;
+            tx.rollback().await.map_err(pg_err)?;
+            if stored.fingerprint != fingerprint {
+                return Err(CheckoutError::KeyReused);
+            }
+            return Ok(CheckoutOutcome::Replayed(stored));
+        }
+
+        // Guarded decrement, SKUs in sorted order (see the module docs).
+        let take = tx
+            .prepare_cached(
+                "UPDATE inventory SET available = available - $3, updated_at = now()
+                 WHERE tenant_id = $1 AND sku = $2 AND available >= $3 RETURNING available",
+            )
+            .await
+            .map_err(pg_err)?;
+        let wanted = reservation_order(new.lines.iter().map(|l| {
+            (
+                l.sku.as_str(),
+                u32::try_from(l.quantity).unwrap_or(u32::MAX),
+            )
+        }));
+        let mut changes = Vec::with_capacity(wanted.len());
+        for (sku, qty) in wanted {
+            match tx
+                .query_opt(&take, &[&self.t(), &sku, &qty])
+                .await
+                .map_err(pg_err)?
+            {
+                Some(row) => changes.push((sku, row.get::<_, i32>(0))),
+                None => {
+                    tx.rollback().await.map_err(pg_err)?;
+                    return Err(CheckoutError::OutOfStock { sku });
+                }
+            }
+        }
+
+        let insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO orders (tenant_id, id, customer_id, cart_id, email, status, currency, total_minor,
+                                     payment_provider, payment_ref, reserved_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {ORDER_COLUMNS}"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let status = OrderStatus::PendingPayment.as_str();
+        let row = tx
+            .query_one(
+                &insert,
+                &[
+                    &self.t(),
+                    &new.id,
+                    &new.customer_id,
+                    &new.cart_id,
+                    &new.email,
+                    &status,
+                    &new.total.currency,
+                    &new.total.amount_minor,
+                    &new.payment_provider,
+                    &new.payment_ref,
+                    &new.reserved_until,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut order = order_from(&row)?;
+        let line_stmt = tx
+            .prepare_cached(
+                "INSERT INTO order_lines (tenant_id, order_id, sku, product_id, title, quantity, unit_minor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await
+            .map_err(pg_err)?;
+        for l in &new.lines {
+            tx.execute(
+                &line_stmt,
+                &[
+                    &self.t(),
+                    &order.id,
+                    &l.sku,
+                    &l.product_id,
+                    &l.title,
+                    &l.quantity,
+                    &l.unit_price.amount_minor,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        order.lines = new.lines;
+        self.record_stock(&tx, changes).await?;
+        self.outbox(&tx, &order, "order.created").await?;
+
+        let reply = reply(&order);
+        let save = tx
+            .prepare_cached(
+                "UPDATE idempotency_keys SET status = $3, response = $4 WHERE tenant_id = $1 AND key = $2",
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.execute(
+            &save,
+            &[&self.t(), &key, &i32::from(reply.status), &reply.body],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(CheckoutOutcome::Created {
+            order: Box::new(order),
+            reply,
+        })
+    }
+}
+
+async fn stored_response(
+    tx: &PgTx<'_>,
+    tenant: &str,
+    key: &str,
+) -> Result<Option<StoredResponse>, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT fingerprint, status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+        )
+        .await
+        .map_err(pg_err)?;
+    let row = tx
+        .query_opt(&stmt, &[&tenant, &key])
+        .await
+        .map_err(pg_err)?;
+    Ok(row.map(|r| StoredResponse {
+        fingerprint: r.get(0),
+        status: u16::try_from(r.get::<_, i32>(1)).unwrap_or(500),
+        body: r.get::<_, Option<Value>>(2).unwrap_or(Value::Null),
+    }))
+}

@@ -1,0 +1,19 @@
+//! Background workers every replica runs beside the server: the [`sweeper`] (expired
+//! reservations) and the [`relay`] (outbox → SQS).
+
+pub mod relay;
+pub mod sweeper;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::tenants::Tenants;
+
+/// Starts both workers (the binary calls this; tests may start them one by one).
+pub fn spawn(tenants: &Arc<Tenants>, relay: &Arc<relay::OutboxRelay>) -> [JoinHandle<()>; 2] {
+    [
+        sweeper::spawn(tenants.clone()),
+        relay::spawn(relay.clone(), tenants.clone()),
+    ]
+}
