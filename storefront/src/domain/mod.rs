@@ -1,5 +1,6 @@
-//! Business rules of the storefront. Nothing here knows axum, PostgreSQL or DynamoDB: handlers
-//! translate requests into these calls and storage adapters implement the traits in [`ports`].
+//! Business rules of the storefront. Nothing here knows axum, PostgreSQL or DynamoDB: the use
+//! cases in [`crate::services`] call these rules and storage adapters implement the traits in
+//! [`ports`].
 
 pub mod accounts;
 pub mod cart;

@@ -23,7 +23,7 @@ use crate::{
         orders::OrderStatus,
         ports::{CartStore as _, CustomerStore as _},
     },
-    http::{checkout::recorded_reply, error::ApiError},
+    http::{checkout::recorded_reply, error::ApiError, idempotency::StoredResponse},
     payments::Provider,
     services::{
         carts::CartView,
@@ -240,7 +240,7 @@ async fn place_order(
     key: &str,
     cart_id: Uuid,
     req: CheckoutRequest,
-) -> Result<Placed<crate::http::idempotency::StoredResponse>, PlaceOrderError> {
+) -> Result<Placed<StoredResponse>, PlaceOrderError> {
     let header = HeaderValue::from_str(key).ok();
     let key = check_idempotency_key(header.as_ref().and_then(|v| v.to_str().ok()))?;
     state

@@ -34,8 +34,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x656d_706f_7269_756d;
 
-fn pg_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::new("postgres", e)
+fn pg_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::caused_by("postgres", e)
+}
+
+/// A numbered migration that did not apply.
+#[derive(Debug, thiserror::Error)]
+#[error("migration {version} ({name}): {source}")]
+struct MigrationFailed {
+    version: i32,
+    name: &'static str,
+    source: tokio_postgres::Error,
 }
 
 /// One PostgreSQL database (shared by every pooled tenant whose DSN names it).
@@ -116,9 +125,13 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         if applied.contains(version) {
             continue;
         }
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| pg_err(format!("migration {version} ({name}): {e}")))?;
+        tx.batch_execute(sql).await.map_err(|source| {
+            pg_err(MigrationFailed {
+                version: *version,
+                name,
+                source,
+            })
+        })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[version, name],
