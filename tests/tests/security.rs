@@ -189,10 +189,15 @@ fn every_tenant_pod_is_hardened_and_fenced_by_a_network_policy() {
     let mut workloads = 0;
     for entry in std::fs::read_dir(&dir).expect("build snapshots") {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
+        if path.extension().is_none_or(|e| e != "snap") {
             continue;
         }
-        let docs = documents(&std::fs::read_to_string(&path).unwrap());
+        // An insta snapshot: a header document (source, expression), then the objects as a list.
+        let docs: Vec<Value> = documents(&std::fs::read_to_string(&path).unwrap())
+            .into_iter()
+            .skip(1)
+            .flat_map(|list| list.as_array().cloned().unwrap_or_default())
+            .collect();
         let bad: Vec<String> = docs.iter().flat_map(violations).collect();
         assert!(bad.is_empty(), "{}:\n{}", path.display(), bad.join("\n"));
         let has_workload = docs.iter().any(|d| pod_spec(d).is_some());
