@@ -4,7 +4,7 @@
 //! clean-up) → [`status`] (conditions, written by [`status::writer`]). This file is the
 //! pipeline itself: [`reconcile`] splits into apply and cleanup behind the finalizer.
 //!
-//! [`run`] ([`runner`]) wires it into a kube-runtime `applier` (the engine under `Controller`)
+//! [`run`] (`runner.rs`) wires it into a kube-runtime `applier` (the engine under `Controller`)
 //! fed by the filtered watch streams of [`cache`], with bounded concurrency, exponential backoff
 //! on errors and optional Lease leader election. Reads come from the cache; a steady-state
 //! resync sends no request to the API server (see

@@ -1,6 +1,6 @@
 //! Cache: reflector stores of everything the reconciler reads (Storefronts, plans and every
 //! child kind). The watch streams that fill them and decide when a Storefront is reconciled are
-//! in [`triggers`].
+//! in `triggers.rs`.
 //!
 //! Reads come from here, not from the API server: the plan, the existing config Secret, the
 //! current state of each child (to skip an apply that would change nothing, see

@@ -6,11 +6,11 @@
 //! the `DatabaseReady`/`TablesReady` conditions. [`release_tenant_data`] runs in the finalizer's
 //! cleanup, before the Kubernetes children go, honouring `spec.database.deletionPolicy`.
 //!
-//! The providers ([`crate::providers`]) are held in [`DataProviders`] ([`data_providers`]), built
+//! The providers ([`crate::providers`]) are held in [`DataProviders`] (`data_providers.rs`), built
 //! once from the operator's configuration. A slot without a provider reports
 //! `ProviderNotConfigured` (Ready waits) or, with `--database-provider none` /
 //! `--tables-provider none`, `ProviderDisabled` (Ready ignores it). The provider requests are
-//! filled from the Storefront in [`requests`].
+//! filled from the Storefront in `requests.rs`.
 //!
 //! Secrets: the DSN leaves this module only in [`TenantData::database_url`], which goes into
 //! the tenant config Secret and nowhere else; messages, reasons and identifiers never hold it.

@@ -4,7 +4,7 @@
 //! DSN and never logs it.
 //!
 //! This file holds the configuration, the client and the names and tags of a request; the
-//! steps are one file each: [`state`] (what an RDS status means), `describe` (observing),
+//! steps are one file each: `state` (what an RDS status means), `describe` (observing),
 //! `ensure` (cluster and writer lifecycle), `connection` (the DSN from the master secret) and
 //! `delete` (retain, snapshot or delete).
 
