@@ -37,7 +37,8 @@ impl DataProviderChoice {
     }
 }
 
-fn parse_secret(value: &str) -> Result<SecretString, String> {
+/// Never fails: any text is a secret (clap wants a fallible parser).
+fn parse_secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::new(value))
 }
 

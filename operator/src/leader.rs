@@ -2,8 +2,10 @@
 //! one reconciles. The holder renews every `lease_duration / 3`; a standby takes over once the
 //! lease has not been renewed for `lease_duration` (15 s by default, well inside 30 s).
 //! Updates use the Lease's resourceVersion, so two candidates can never both win.
+//! [`LeaderElector::wait_for_leadership`] and [`LeaderElector::keep_renewing`] are the loops
+//! the controller runner (`reconcile::runner`) drives.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -14,6 +16,7 @@ use kube::{
     Api, Client,
     api::{ObjectMeta, PostParams},
 };
+use tokio::sync::watch;
 
 /// Where the Lease lives and who this replica is.
 #[derive(Debug, Clone)]
@@ -115,6 +118,55 @@ impl LeaderElector {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
             Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Tries for the Lease every [`LeaderElector::renew_interval`] until this replica holds it
+    /// (`Ok(true)`) or `stop` turns `true` first (`Ok(false)`).
+    pub async fn wait_for_leadership(
+        &self,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<bool, LeaseError> {
+        loop {
+            if self.try_acquire_or_renew().await? {
+                return Ok(true);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.renew_interval()) => {}
+                _ = stop.changed() => return Ok(false),
+            }
+            if *stop.borrow() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Renews the Lease every [`LeaderElector::renew_interval`] while this replica leads; once
+    /// it lost the Lease, or could not renew it within its duration, sends `true` on `halt` and
+    /// returns. Spawn it once leadership is won.
+    pub async fn keep_renewing(self, halt: watch::Sender<bool>) {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(self.renew_interval()).await;
+            match self.try_acquire_or_renew().await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => {
+                    tracing::error!("lost the leader Lease; stopping");
+                    let _ = halt.send(true);
+                    return;
+                }
+                // Past the lease duration a standby may already lead: stop rather than
+                // reconcile beside it (Kubernetes restarts the pod, which then queues for
+                // the Lease like any standby).
+                Err(error) if renewed.elapsed() >= self.lease_duration() => {
+                    tracing::error!(%error, "could not renew the leader Lease within its duration; stopping");
+                    let _ = halt.send(true);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not renew the leader Lease; retrying")
+                }
+            }
         }
     }
 

@@ -1,11 +1,9 @@
 //! Prometheus metrics: reconciles, errors by reason, reconcile duration, tenants by phase,
 //! whether this replica leads, and the write requests sent (and applies skipped) by kind.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, atomic::AtomicI64},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::atomic::AtomicI64, time::Duration};
+
+use parking_lot::Mutex;
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -159,9 +157,7 @@ impl Metrics {
 
     /// Records a tenant's phase (`None` once it is gone) and recounts the gauge.
     pub fn set_phase(&self, tenant: &str, phase: Option<Phase>) {
-        let Ok(mut phases) = self.phases.lock() else {
-            return;
-        };
+        let mut phases = self.phases.lock();
         match phase {
             Some(phase) => phases.insert(tenant.to_owned(), phase),
             None => phases.remove(tenant),

@@ -53,21 +53,40 @@ pub enum ProviderError {
     #[error(
         "cannot read the master user secret of cluster {cluster}: {message}. The operator needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)"
     )]
-    MasterSecret { cluster: String, message: String },
+    MasterSecret {
+        cluster: String,
+        message: String,
+        /// The parse error, when the secret was there but not RDS's JSON.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
 
     /// A statement against the PostgreSQL server failed.
     #[error("PostgreSQL: {action} failed: {message}")]
-    Postgres { action: String, message: String },
+    Postgres {
+        action: String,
+        /// The server's message and SQLSTATE (never the statement).
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 
     /// The PostgreSQL server is not reachable with the configured admin URL.
     #[error(
-        "cannot connect to the PostgreSQL server as its admin: {message}. Check the admin connection URL the operator was given; the operator keeps retrying with backoff"
+        "cannot connect to the PostgreSQL server as its admin: {source}. Check the admin connection URL the operator was given; the operator keeps retrying with backoff"
     )]
-    PostgresUnreachable { message: String },
+    PostgresUnreachable {
+        #[source]
+        source: tokio_postgres::Error,
+    },
 
     /// The operator's provider configuration is wrong; fix the flags/env and restart.
     #[error("provider configuration: {0}")]
     Config(String),
+
+    /// The SDK refused to build a DynamoDB request the operator assembled: an operator bug.
+    #[error("provider configuration: building a DynamoDB request failed: {0}")]
+    DynamoRequest(#[source] aws_sdk_dynamodb::error::BuildError),
 }
 
 impl ProviderError {
@@ -81,7 +100,8 @@ impl ProviderError {
             ProviderError::Postgres { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::MasterSecret { .. }
-            | ProviderError::Config(_) => false,
+            | ProviderError::Config(_)
+            | ProviderError::DynamoRequest(_) => false,
         }
     }
 
@@ -96,7 +116,7 @@ impl ProviderError {
             ProviderError::Rejected { .. } => "Rejected",
             ProviderError::MasterSecret { .. } => "MasterSecretUnreadable",
             ProviderError::Postgres { .. } => "PostgresError",
-            ProviderError::Config(_) => "Misconfigured",
+            ProviderError::Config(_) | ProviderError::DynamoRequest(_) => "Misconfigured",
         }
     }
 }

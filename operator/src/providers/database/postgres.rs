@@ -97,13 +97,11 @@ impl PostgresProvider {
     }
 
     async fn connect(&self) -> Result<Client, ProviderError> {
-        let (client, connection) =
-            self.admin
-                .connect(NoTls)
-                .await
-                .map_err(|e| ProviderError::PostgresUnreachable {
-                    message: e.to_string(),
-                })?;
+        let (client, connection) = self
+            .admin
+            .connect(NoTls)
+            .await
+            .map_err(|source| ProviderError::PostgresUnreachable { source })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 warn!(error = %e, "PostgreSQL admin connection ended with an error");
@@ -362,10 +360,9 @@ fn pg_error(action: String, e: tokio_postgres::Error) -> ProviderError {
         Some(db) => ProviderError::Postgres {
             action,
             message: format!("{} ({})", db.message(), db.code().code()),
+            source: e,
         },
-        None => ProviderError::PostgresUnreachable {
-            message: e.to_string(),
-        },
+        None => ProviderError::PostgresUnreachable { source: e },
     }
 }
 

@@ -127,7 +127,7 @@ pub fn tenant_resources(
             ..TenantResources::default()
         },
         Tier::Dedicated => TenantResources {
-            namespace: Some(namespace::build(input)?),
+            namespace: Some(namespace::build(input, config)?),
             service_account: Some(service_account::build(input, config)?),
             role: Some(rbac::build_role(input, config)?),
             role_binding: Some(rbac::build_role_binding(input, config)?),

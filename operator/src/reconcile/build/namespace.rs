@@ -5,8 +5,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::json;
 
 use super::{BuildError, BuildInput, object, tenant_labels};
+use crate::config::OperatorConfig;
 
-pub fn build(input: &BuildInput) -> Result<Namespace, BuildError> {
+pub fn build(input: &BuildInput, config: &OperatorConfig) -> Result<Namespace, BuildError> {
     let mut labels = tenant_labels(&input.tenant);
     for mode in ["enforce", "audit", "warn"] {
         labels.insert(
@@ -25,7 +26,7 @@ pub fn build(input: &BuildInput) -> Result<Namespace, BuildError> {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
-                "name": format!("store-{}", input.tenant),
+                "name": input.namespace(config),
                 "labels": labels,
                 "ownerReferences": [input.owner],
             },

@@ -1,5 +1,6 @@
-//! Snapshot tests of the builders: each tier's full object set is rendered to YAML and compared
-//! with the file under `snapshots/`. Run with `UPDATE_SNAPSHOTS=1` to accept a deliberate change.
+//! Snapshot tests of the builders: each tier's full object set is compared, as YAML, with its
+//! insta snapshot under `snapshots/`. Accept a deliberate change with `cargo insta review` (or
+//! `INSTA_UPDATE=always`) and commit the `.snap` file.
 
 use emporium_tenant_config::{PaymentProvider, Payments, TenantConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -105,7 +106,8 @@ fn config() -> OperatorConfig {
     }
 }
 
-fn render(resources: &TenantResources) -> String {
+/// Every object of `resources` in apply order, as YAML values (field order kept).
+fn documents(resources: &TenantResources) -> Vec<serde_yaml::Value> {
     let TenantResources {
         namespace,
         service_account,
@@ -121,7 +123,7 @@ fn render(resources: &TenantResources) -> String {
         disruption_budget,
         ingress,
     } = resources;
-    let docs: Vec<Option<String>> = vec![
+    let docs: Vec<Option<serde_yaml::Value>> = vec![
         namespace.as_ref().map(yaml),
         service_account.as_ref().map(yaml),
         role.as_ref().map(yaml),
@@ -141,39 +143,23 @@ fn render(resources: &TenantResources) -> String {
         disruption_budget.as_ref().map(yaml),
         ingress.as_ref().map(yaml),
     ];
-    docs.into_iter().flatten().collect::<Vec<_>>().join("---\n")
+    docs.into_iter().flatten().collect()
 }
 
-fn yaml<T: serde::Serialize>(object: &T) -> String {
-    serde_yaml::to_string(object).expect("objects serialise")
-}
-
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/reconcile/build/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("snapshot dir");
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).expect("read snapshot");
-    assert!(
-        expected == actual,
-        "{name} differs from the snapshot; if the change is intended, rerun with UPDATE_SNAPSHOTS=1\n--- actual ---\n{actual}"
-    );
+fn yaml<T: serde::Serialize>(object: &T) -> serde_yaml::Value {
+    serde_yaml::to_value(object).expect("objects serialise")
 }
 
 #[test]
 fn dedicated_tenant_objects_match_the_snapshot() {
     let resources = tenant_resources(&input(Tier::Dedicated), &config()).expect("builds");
-    assert_snapshot("dedicated.yaml", &render(&resources));
+    insta::assert_yaml_snapshot!("dedicated", documents(&resources));
 }
 
 #[test]
 fn pooled_tenant_objects_match_the_snapshot() {
     let resources = tenant_resources(&input(Tier::Pooled), &config()).expect("builds");
-    assert_snapshot("pooled.yaml", &render(&resources));
+    insta::assert_yaml_snapshot!("pooled", documents(&resources));
 }
 
 #[test]
@@ -189,7 +175,7 @@ fn pool_objects_match_the_snapshot() {
         disruption_budget,
         network_policy,
     } = pool::build(&config()).expect("builds");
-    let docs = [
+    let docs = vec![
         yaml(&namespace),
         yaml(&service_account),
         yaml(&role),
@@ -200,7 +186,7 @@ fn pool_objects_match_the_snapshot() {
         yaml(&disruption_budget),
         yaml(&network_policy),
     ];
-    assert_snapshot("pool.yaml", &docs.join("---\n"));
+    insta::assert_yaml_snapshot!("pool", docs);
 }
 
 #[test]

@@ -6,115 +6,33 @@
 //! the `DatabaseReady`/`TablesReady` conditions. [`release_tenant_data`] runs in the finalizer's
 //! cleanup, before the Kubernetes children go, honouring `spec.database.deletionPolicy`.
 //!
-//! The providers ([`crate::providers`]) are held in [`DataProviders`], built once from the
-//! operator's configuration. A slot without a provider reports `ProviderNotConfigured` (Ready
-//! waits) or, with `--database-provider none` / `--tables-provider none`, `ProviderDisabled`
-//! (Ready ignores it).
+//! The providers ([`crate::providers`]) are held in [`DataProviders`] (`data_providers.rs`), built
+//! once from the operator's configuration. A slot without a provider reports
+//! `ProviderNotConfigured` (Ready waits) or, with `--database-provider none` /
+//! `--tables-provider none`, `ProviderDisabled` (Ready ignores it). The provider requests are
+//! filled from the Storefront in `requests.rs`.
 //!
 //! Secrets: the DSN leaves this module only in [`TenantData::database_url`], which goes into
 //! the tenant config Secret and nowhere else; messages, reasons and identifiers never hold it.
 
-use std::sync::Arc;
+mod data_providers;
+mod requests;
+#[cfg(test)]
+mod tests;
 
-use aws_config::SdkConfig;
 use emporium_tenant_config::Tables;
-use kube::ResourceExt as _;
 
+use self::requests::{database_request, tables_request};
+pub use self::{
+    data_providers::DataProviders,
+    requests::{table_names, table_names_with_prefix},
+};
 use super::{Context, Error, validate::ValidatedTenant};
 use crate::{
-    config::{DataProviderChoice, OperatorConfig},
-    crd::{self, Storefront, StorefrontPlan, Tier},
-    providers::{
-        self, AdoptTables, AuroraProvider, Capacity, DatabaseProvider, Deletion, DynamoTables,
-        Outcome, PostgresProvider, ProviderError, TableProvisioner, TenantDatabase, TenantTables,
-        names,
-    },
+    config::DataProviderChoice,
+    crd::{Storefront, StorefrontPlan, Tier},
+    providers::{Deletion, Outcome, ProviderError},
 };
-
-impl From<crd::DeletionPolicy> for providers::DeletionPolicy {
-    fn from(policy: crd::DeletionPolicy) -> Self {
-        match policy {
-            crd::DeletionPolicy::Retain => providers::DeletionPolicy::Retain,
-            crd::DeletionPolicy::Snapshot => providers::DeletionPolicy::Snapshot,
-            crd::DeletionPolicy::Delete => providers::DeletionPolicy::Delete,
-        }
-    }
-}
-
-/// The providers the operator was configured with; `None` for a slot without one.
-#[derive(Clone, Default)]
-pub struct DataProviders {
-    pub database: Option<Arc<dyn DatabaseProvider>>,
-    pub tables: Option<Arc<dyn TableProvisioner>>,
-}
-
-impl std::fmt::Debug for DataProviders {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataProviders")
-            .field("database", &self.database.as_ref().map(|d| d.kind()))
-            .field("tables", &self.tables.as_ref().map(|_| "dynamodb"))
-            .finish()
-    }
-}
-
-impl DataProviders {
-    /// Builds the providers `config` asks for. AWS providers use `sdk` when given (tests), else
-    /// the standard AWS configuration chain (env incl. `AWS_ENDPOINT_URL`, profile, IRSA, IMDS).
-    /// Fails on a configuration that cannot work (missing settings, a provider in the wrong
-    /// slot), so the operator refuses to start rather than reconciling with it.
-    pub async fn from_config(
-        config: &OperatorConfig,
-        sdk: Option<&SdkConfig>,
-    ) -> Result<Self, ProviderError> {
-        let settings = &config.data;
-        let sdk = if config.database_provider.uses_aws() || config.tables_provider.uses_aws() {
-            Some(match sdk {
-                Some(sdk) => sdk.clone(),
-                None => {
-                    providers::aws::load_sdk_config(
-                        settings.aws_max_attempts,
-                        settings.aws_timeouts(),
-                    )
-                    .await
-                }
-            })
-        } else {
-            None
-        };
-        let database: Option<Arc<dyn DatabaseProvider>> = match config.database_provider {
-            DataProviderChoice::Unconfigured | DataProviderChoice::None => None,
-            DataProviderChoice::Postgres => {
-                Some(Arc::new(PostgresProvider::new(settings.postgres()?)?))
-            }
-            DataProviderChoice::Aurora => Some(Arc::new(AuroraProvider::new(
-                sdk.as_ref()
-                    .ok_or_else(|| ProviderError::Config("no AWS configuration".into()))?,
-                settings.aurora()?,
-            ))),
-            DataProviderChoice::Dynamodb => {
-                return Err(ProviderError::Config(
-                    "--database-provider takes postgres or aurora (dynamodb is a tables provider)"
-                        .into(),
-                ));
-            }
-        };
-        let tables: Option<Arc<dyn TableProvisioner>> = match config.tables_provider {
-            DataProviderChoice::Unconfigured | DataProviderChoice::None => None,
-            DataProviderChoice::Dynamodb => Some(Arc::new(DynamoTables::new(
-                sdk.as_ref()
-                    .ok_or_else(|| ProviderError::Config("no AWS configuration".into()))?,
-                settings.tables(),
-            ))),
-            DataProviderChoice::Postgres | DataProviderChoice::Aurora => {
-                return Err(ProviderError::Config(
-                    "--tables-provider takes dynamodb (postgres and aurora are database providers)"
-                        .into(),
-                ));
-            }
-        };
-        Ok(Self { database, tables })
-    }
-}
 
 /// One part of the tenant's data (database or tables) as the status reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,61 +73,6 @@ pub struct TenantData {
     pub database_id: Option<String>,
     /// Whether to look again soon (a provider is still working, or could not be reached).
     pub progressing: bool,
-}
-
-/// The database request for `storefront` on `tier`, its sizing from `plan` unless the spec
-/// overrides it.
-fn database_request(
-    storefront: &Storefront,
-    tier: Tier,
-    plan: Option<&crd::StorefrontPlanSpec>,
-) -> TenantDatabase {
-    let spec = &storefront.spec.database;
-    let (plan_min, plan_max) = plan
-        .map(|p| (p.database.min_capacity, p.database.max_capacity))
-        .unwrap_or((0.5, 2.0));
-    TenantDatabase {
-        tenant: storefront.name_any(),
-        tier: tier.into(),
-        engine_version: Some(spec.engine_version.clone()),
-        capacity: Capacity {
-            min_acu: spec.min_capacity.unwrap_or(plan_min),
-            max_acu: spec.max_capacity.unwrap_or(plan_max),
-        },
-        deletion_policy: spec.deletion_policy.into(),
-        adopt: match tier {
-            Tier::Dedicated => spec.existing_cluster_identifier.clone(),
-            Tier::Pooled => None,
-        },
-        recorded: storefront
-            .status
-            .as_ref()
-            .and_then(|s| s.database_id.clone()),
-    }
-}
-
-/// The tables request for `storefront` on `tier`.
-fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTables {
-    let catalog = &storefront.spec.catalog;
-    let adopt = match (tier, &catalog.existing_tables) {
-        (Tier::Dedicated, Some(existing)) => AdoptTables {
-            catalog: existing.catalog.clone(),
-            carts: existing.carts.clone(),
-            sessions: existing.sessions.clone(),
-        },
-        _ => AdoptTables::default(),
-    };
-    TenantTables {
-        tenant: storefront.name_any(),
-        tier: tier.into(),
-        point_in_time_recovery: catalog.point_in_time_recovery,
-        deletion_policy: storefront.spec.database.deletion_policy.into(),
-        adopt,
-        recorded: storefront
-            .status
-            .as_ref()
-            .is_some_and(|s| !s.tables.is_empty()),
-    }
 }
 
 /// A provider call's non-ready outcome or failure as a condition part; the bool says whether
@@ -364,7 +227,7 @@ pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Resu
     }
     if !blocked.is_empty() {
         let message = blocked.join("; ");
-        super::publish(
+        super::status::writer::publish(
             ctx,
             storefront,
             kube::runtime::events::EventType::Warning,
@@ -379,7 +242,7 @@ pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Resu
     }
     let summary: Vec<String> = done.into_iter().map(|d| d.summary).collect();
     tracing::info!(summary = %summary.join("; "), "released the tenant's data");
-    super::publish(
+    super::status::writer::publish(
         ctx,
         storefront,
         kube::runtime::events::EventType::Normal,
@@ -425,86 +288,5 @@ fn unwired_part(choice: DataProviderChoice, what: &str, flag: &str) -> DataPart 
             required_for_ready: true,
             needs_person: false,
         },
-    }
-}
-
-/// Deterministic table names (the default prefix): the pool's shared tables for pooled
-/// tenants, the tenant's own otherwise. The same names the DynamoDB provider creates.
-pub fn table_names(tenant: &str, tier: Tier) -> Tables {
-    table_names_with_prefix(names::DEFAULT_PREFIX, tenant, tier)
-}
-
-/// [`table_names`] with the operator's `--name-prefix`.
-pub fn table_names_with_prefix(prefix: &str, tenant: &str, tier: Tier) -> Tables {
-    let name = |kind: &str| match tier {
-        Tier::Pooled => names::pool_table_name(prefix, kind),
-        Tier::Dedicated => names::table_name(prefix, tenant, kind),
-    };
-    Tables {
-        catalog: name("catalog"),
-        carts: name("carts"),
-        sessions: name("sessions"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deletion_policies_map_one_to_one() {
-        assert_eq!(
-            providers::DeletionPolicy::from(crd::DeletionPolicy::Retain),
-            providers::DeletionPolicy::Retain
-        );
-        assert_eq!(
-            providers::DeletionPolicy::from(crd::DeletionPolicy::Snapshot),
-            providers::DeletionPolicy::Snapshot
-        );
-        assert_eq!(
-            providers::DeletionPolicy::from(crd::DeletionPolicy::Delete),
-            providers::DeletionPolicy::Delete
-        );
-    }
-
-    #[test]
-    fn table_names_match_the_provider() {
-        let dedicated = table_names("acme", Tier::Dedicated);
-        assert_eq!(
-            dedicated.carts,
-            names::table_name("emporium", "acme", "carts")
-        );
-        let pooled = table_names("acme", Tier::Pooled);
-        assert_eq!(
-            pooled.catalog,
-            names::pool_table_name("emporium", "catalog")
-        );
-    }
-
-    #[test]
-    fn outcomes_become_condition_parts() {
-        let progressing: Result<Outcome<()>, ProviderError> = Ok(Outcome::Progressing {
-            reason: "Creating",
-            message: "cluster x is creating".into(),
-        });
-        let (part, again) = not_ready_part(progressing).unwrap_err();
-        assert_eq!((part.reason.as_str(), again), ("Creating", true));
-        let terminal: Result<Outcome<()>, ProviderError> = Ok(Outcome::Terminal {
-            reason: "Terminal",
-            message: "cluster x is failed".into(),
-        });
-        let (part, again) = not_ready_part(terminal).unwrap_err();
-        assert_eq!(
-            (part.reason.as_str(), part.message.as_str(), again),
-            ("Terminal", "cluster x is failed", false)
-        );
-        let outage: Result<Outcome<()>, ProviderError> = Err(ProviderError::Unreachable {
-            service: "RDS",
-            operation: "DescribeDBClusters",
-            message: "connection refused".into(),
-        });
-        let (part, again) = not_ready_part(outage).unwrap_err();
-        assert_eq!(part.reason, "Unreachable");
-        assert!(part.message.contains("connection refused") && again);
     }
 }

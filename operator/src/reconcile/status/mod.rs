@@ -1,6 +1,10 @@
-//! Status: conditions computed from what was applied and observed. Pure: the clock reading
-//! arrives as `now`, and a condition keeps its `lastTransitionTime` while its status holds, so
-//! a steady-state resync writes nothing.
+//! Status: conditions computed from what was applied and observed. [`compute`] is pure: the
+//! clock reading arrives as `now`, and a condition keeps its `lastTransitionTime` while its
+//! status holds, so a steady-state resync writes nothing. [`writer`] sends the result.
+
+#[cfg(test)]
+mod tests;
+pub mod writer;
 
 use super::{
     tenant_data::TenantData,
@@ -47,9 +51,10 @@ pub struct Reconciled<'a> {
     pub gate: ReadinessGate,
 }
 
-/// What the status describes.
+/// What the status describes: how far one reconcile got (not a provider's
+/// [`crate::providers::Outcome`]).
 #[derive(Debug, Clone)]
-pub enum Outcome<'a> {
+pub enum ReconcileOutcome<'a> {
     Reconciled(Reconciled<'a>),
     Invalid(&'a Invalid),
     Paused,
@@ -59,7 +64,7 @@ pub enum Outcome<'a> {
 /// The status to write for `outcome`, given the `previous` status and the time `now`
 /// (RFC 3339).
 pub fn compute(
-    outcome: &Outcome<'_>,
+    outcome: &ReconcileOutcome<'_>,
     previous: Option<&StorefrontStatus>,
     generation: Option<i64>,
     now: &str,
@@ -78,7 +83,7 @@ pub fn compute(
         );
     };
     match outcome {
-        Outcome::Paused => {
+        ReconcileOutcome::Paused => {
             set(
                 READY,
                 false,
@@ -87,7 +92,7 @@ pub fn compute(
             );
             status.phase = Some(Phase::Paused);
         }
-        Outcome::Deleting => {
+        ReconcileOutcome::Deleting => {
             set(
                 READY,
                 false,
@@ -96,11 +101,11 @@ pub fn compute(
             );
             status.phase = Some(Phase::Deleting);
         }
-        Outcome::Invalid(invalid) => {
+        ReconcileOutcome::Invalid(invalid) => {
             set(READY, false, invalid.reason(), invalid.to_string());
             status.phase = Some(Phase::Failed);
         }
-        Outcome::Reconciled(r) => {
+        ReconcileOutcome::Reconciled(r) => {
             let data = r.data;
             set(
                 DATABASE_READY,

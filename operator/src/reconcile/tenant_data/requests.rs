@@ -1,0 +1,95 @@
+//! The provider requests for a Storefront: its database (sizing from the plan unless the spec
+//! overrides it) and tables (adoption for dedicated tenants), and the deterministic table
+//! names.
+
+use emporium_tenant_config::Tables;
+use kube::ResourceExt as _;
+
+use crate::{
+    crd::{self, Storefront, Tier},
+    providers::{self, AdoptTables, Capacity, TenantDatabase, TenantTables, names},
+};
+
+impl From<crd::DeletionPolicy> for providers::DeletionPolicy {
+    fn from(policy: crd::DeletionPolicy) -> Self {
+        match policy {
+            crd::DeletionPolicy::Retain => providers::DeletionPolicy::Retain,
+            crd::DeletionPolicy::Snapshot => providers::DeletionPolicy::Snapshot,
+            crd::DeletionPolicy::Delete => providers::DeletionPolicy::Delete,
+        }
+    }
+}
+
+/// The database request for `storefront` on `tier`, its sizing from `plan` unless the spec
+/// overrides it.
+pub(super) fn database_request(
+    storefront: &Storefront,
+    tier: Tier,
+    plan: Option<&crd::StorefrontPlanSpec>,
+) -> TenantDatabase {
+    let spec = &storefront.spec.database;
+    let (plan_min, plan_max) = plan
+        .map(|p| (p.database.min_capacity, p.database.max_capacity))
+        .unwrap_or((0.5, 2.0));
+    TenantDatabase {
+        tenant: storefront.name_any(),
+        tier: tier.into(),
+        engine_version: Some(spec.engine_version.clone()),
+        capacity: Capacity {
+            min_acu: spec.min_capacity.unwrap_or(plan_min),
+            max_acu: spec.max_capacity.unwrap_or(plan_max),
+        },
+        deletion_policy: spec.deletion_policy.into(),
+        adopt: match tier {
+            Tier::Dedicated => spec.existing_cluster_identifier.clone(),
+            Tier::Pooled => None,
+        },
+        recorded: storefront
+            .status
+            .as_ref()
+            .and_then(|s| s.database_id.clone()),
+    }
+}
+
+/// The tables request for `storefront` on `tier`.
+pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTables {
+    let catalog = &storefront.spec.catalog;
+    let adopt = match (tier, &catalog.existing_tables) {
+        (Tier::Dedicated, Some(existing)) => AdoptTables {
+            catalog: existing.catalog.clone(),
+            carts: existing.carts.clone(),
+            sessions: existing.sessions.clone(),
+        },
+        _ => AdoptTables::default(),
+    };
+    TenantTables {
+        tenant: storefront.name_any(),
+        tier: tier.into(),
+        point_in_time_recovery: catalog.point_in_time_recovery,
+        deletion_policy: storefront.spec.database.deletion_policy.into(),
+        adopt,
+        recorded: storefront
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.tables.is_empty()),
+    }
+}
+
+/// Deterministic table names (the default prefix): the pool's shared tables for pooled
+/// tenants, the tenant's own otherwise. The same names the DynamoDB provider creates.
+pub fn table_names(tenant: &str, tier: Tier) -> Tables {
+    table_names_with_prefix(names::DEFAULT_PREFIX, tenant, tier)
+}
+
+/// [`table_names`] with the operator's `--name-prefix`.
+pub fn table_names_with_prefix(prefix: &str, tenant: &str, tier: Tier) -> Tables {
+    let name = |kind: &str| match tier {
+        Tier::Pooled => names::pool_table_name(prefix, kind),
+        Tier::Dedicated => names::table_name(prefix, tenant, kind),
+    };
+    Tables {
+        catalog: name("catalog"),
+        carts: name("carts"),
+        sessions: name("sessions"),
+    }
+}
