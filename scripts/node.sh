@@ -379,19 +379,25 @@ stop_node() {
 }
 
 leftovers() { # prints what the node left behind; empty output means clean
-  local c
+  set +e +o pipefail
+  local c p exe
   [ -d "$state" ] && awk -v s="$state/" 'index($2, s) == 1 { print "mount " $2 }' /proc/mounts
   ip link show "$BRIDGE" >/dev/null 2>&1 && echo "bridge $BRIDGE"
+  ip -o link show type veth 2>/dev/null | grep "master $BRIDGE" | sed 's/^/veth /'
   nft list tables 2>/dev/null | grep -E "$NFT_TABLE|kube-proxy" | sed 's/^/nft /'
   for c in $CGROUP_CONTROLLERS; do [ -d "/sys/fs/cgroup/$c$CGROUP_ROOT" ] && echo "cgroup $c$CGROUP_ROOT"; done
   ip route show "$SERVICE_CIDR" 2>/dev/null | sed 's/^/route /'
-  local p exe
+  ls "$state/containerd/state" 2>/dev/null | sed 's/^/containerd state /'
   for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue
     case "$exe" in "$root"/.bin/*|*/.cache/emporium/bin/containerd-*|*/.cache/emporium/bin/kubenode-*|*/.cache/emporium/bin/runc-*)
       echo "process ${p#/proc/} $exe" ;;
     esac
   done
+  if [ -f "$root/.state/env" ]; then
+    load_env
+    kubectl get node "$NODE_NAME" --no-headers 2>/dev/null | sed 's/^/node object /'
+  fi
   return 0
 }
 

@@ -33,6 +33,8 @@ if ! grep -q 'kubelet: running' <<<"$node_status"; then
 fi
 
 cleanup() {
+  trap - EXIT
+  set +e
   kubectl delete namespace "$ns" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
   if [ $started_node = 1 ]; then
     scripts/node.sh stop
@@ -122,9 +124,36 @@ for _ in $(seq 50); do # kube-proxy programs the Service within a second or two
 done
 case "$body" in "hello from hello"*) ok "ClusterIP $cluster_ip:80 answers: $body" ;; *) fail "ClusterIP $cluster_ip answered '$body'" ;; esac
 
+# Pod -> ClusterIP -> pod, through the bridge (forwarding on emp0 only) and kube-proxy; the
+# client's output comes back through `kubectl logs` (API server -> kubelet).
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: $ns}
+spec:
+  nodeSelector: {topology.kubernetes.io/zone: local-real}
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: client
+    image: localhost/emporium/hello:local
+    imagePullPolicy: Never
+    args: ["-get", "http://$cluster_ip/"]
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+EOF
+phase=""
+for _ in $(seq 100); do
+  phase=$(kubectl -n "$ns" get pod client -o jsonpath='{.status.phase}' 2>/dev/null || true)
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 0.3
+done
+out=$(kubectl -n "$ns" logs client 2>&1 || true)
+case "$phase $out" in "Succeeded 200 hello from hello"*) ok "pod -> ClusterIP -> pod: $out" ;; *) fail "client pod $phase: $out" ;; esac
+
 # The root file system is read-only and the user is not root: the container runtime did it.
 ro=$(.bin/crictl --runtime-endpoint "unix://$root/.state/node/containerd.sock" inspect \
-  "$(.bin/crictl --runtime-endpoint "unix://$root/.state/node/containerd.sock" ps -q --name hello | head -1)" 2>/dev/null |
+  "$(.bin/crictl --runtime-endpoint "unix://$root/.state/node/containerd.sock" ps -q --name hello 2>/dev/null | head -1)" 2>/dev/null |
   python3 -c 'import json,sys; s=json.load(sys.stdin)["info"]["runtimeSpec"]; print(s["root"].get("readonly", False), s["process"]["user"]["uid"])' || true)
 [ "$ro" = "True 65532" ] && ok "OCI spec: readonly root, uid 65532" || fail "OCI spec says '$ro'"
 
