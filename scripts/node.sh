@@ -242,6 +242,12 @@ start() {
   [ "$(id -u)" = 0 ] || die "the node needs root"
   load_env
   stop_node
+  # Every start is a fresh node, like the control plane's empty etcd: nothing of a previous run
+  # (killed, say, without a stop) survives in containerd's or the kubelet's state.
+  if awk -v s="$state/" 'index($2, s) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    die "mounts left under $state; not starting"
+  fi
+  rm -rf "$state/containerd" "$state/kubelet" "$state/pod-logs" "$state/cni"
   scripts/install-node.sh
   local t0=$SECONDS
   mkdir -p "$state/logs" "$state/pki" "$state/kubelet" "$state/pod-logs"
