@@ -7,7 +7,8 @@
 # scripts/install-tools.sh does. Idempotent: when everything is cached it takes about a second.
 #
 # Needs root: a node is root's business (cgroups, mounts, netns, iptables), and the Debian
-# packages below (iptables, conntrack, libseccomp-dev for runc) may be missing.
+# packages below (nftables for kube-proxy, iptables for CNI portmap, conntrack, libseccomp-dev for
+# runc) may be missing.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ nice_go() { nice -n 19 go "$@"; }
 missing=()
 command -v iptables >/dev/null || missing+=(iptables)
 command -v conntrack >/dev/null || missing+=(conntrack)
+command -v nft >/dev/null || missing+=(nftables)
 [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
