@@ -7,6 +7,9 @@
 #   scripts/stack.sh stop      stop everything this script started
 #   scripts/stack.sh status    show what runs where
 #
+# EMPORIUM_REAL_NODE=1 scripts/stack.sh start also starts a real node (scripts/node.sh, needs
+# root); stop always stops one that runs.
+#
 # Everything lives under .state/ (git-ignored); logs are in .state/logs/ and
 # .state/controlplane/logs/.
 set -euo pipefail
@@ -39,6 +42,8 @@ start_bg() { # name, command... (stdout/stderr to .state/logs/<name>.log)
 }
 
 stop() {
+  # The real node first (if one runs), while the control plane it registered with is still up.
+  if [ -f "$state/node/pids" ]; then scripts/node.sh stop || true; fi
   if [ -f "$pids" ]; then
     while read -r name pid; do
       if kill -0 "$pid" 2>/dev/null; then
@@ -122,6 +127,8 @@ AWS_SECRET_ACCESS_KEY=testing
 STRIPE_API_BASE=http://127.0.0.1:$stripe_port
 EOF
   log "stack up in $((SECONDS - t0))s; environment in .state/env"
+  # Opt-in: a real node (containerd, kubelet, kube-proxy) beside kwok; docs/real-node.md.
+  if [ "${EMPORIUM_REAL_NODE:-0}" = 1 ]; then scripts/node.sh start; fi
   status
 }
 
@@ -132,6 +139,8 @@ status() {
   [ -f "$pids" ] && while read -r name pid; do
     if kill -0 "$pid" 2>/dev/null; then echo "  $name: running (pid $pid)"; else echo "  $name: NOT running (see .state/logs/$name.log)"; fi
   done <"$pids"
+  if [ -f "$state/node/pids" ]; then scripts/node.sh status; fi
+  return 0
 }
 
 case "${1:-}" in

@@ -163,6 +163,9 @@ func up(o upOptions) error {
 		"--service-account-key-file="+keys.path("sa.pub"),
 		"--service-account-signing-key-file="+keys.path("sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/16",
+		// A real node (scripts/node.sh) is reached at its InternalIP for logs and exec; its
+		// name does not resolve.
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--authorization-mode=RBAC",
 		"--profiling=false",
 		"--v=1",

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds and installs what the real node needs (opt-in; see docs/real-node.md), pinned in
+# scripts/versions.env, from the Go module proxy: containerd (+ containerd-shim-runc-v2, ctr),
+# runc, the CNI plugins, crictl, and kubelet + kube-proxy (tests/node, one binary `kubenode`,
+# from the same k8s.io/kubernetes as the control plane). Binaries are cached outside the checkout
+# in ~/.cache/emporium/bin keyed by version (or source hash) and linked into .bin/, like
+# scripts/install-tools.sh does. Idempotent: when everything is cached it takes about a second.
+#
+# Needs root: a node is root's business (cgroups, mounts, netns, iptables), and the Debian
+# packages below (nftables for kube-proxy, iptables for CNI portmap, conntrack, libseccomp-dev for
+# runc) may be missing.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/versions.env
+
+cache=${EMPORIUM_CACHE_DIR:-$HOME/.cache/emporium}
+mkdir -p .bin "$cache/bin"
+log() { printf '[install-node] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Builds run at the lowest CPU priority: the machine has 2 cores and other builds share them.
+nice_go() { nice -n 19 go "$@"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+command -v iptables >/dev/null || missing+=(iptables)
+command -v conntrack >/dev/null || missing+=(conntrack)
+command -v nft >/dev/null || missing+=(nftables)
+[ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
+
+# cached_dir name key build-command...: the command fills the directory given as its last
+# argument; every file in it is then linked into .bin/ (or .bin/<name>/ for link_as_dir).
+# Two checkouts installing at once build each tool once: the second waits on the lock.
+cached_dir() {
+  local name=$1 key=$2; shift 2
+  local cached="$cache/bin/$name-$key"
+  if [ ! -d "$cached" ]; then
+    exec 9>"$cache/bin/.lock-$name"
+    flock 9
+  fi
+  if [ ! -d "$cached" ]; then
+    log "building $name ($key); the first build takes a while on 2 cores"
+    local tmp="$cache/bin/.tmp-$name-$$" t0=$SECONDS
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    "$@" "$tmp" >&2
+    mv "$tmp" "$cached"
+    log "built $name in $((SECONDS - t0))s"
+  fi
+  exec 9>&-
+  echo "$cached"
+}
+link_bins() { local f; for f in "$1"/*; do ln -sfn "$f" ".bin/$(basename "$f")"; done; }
+
+# containerd, its runc shim and ctr. No btrfs/devmapper/zfs snapshotters (overlayfs only), so no
+# C headers are needed; statically linked like upstream's release.
+d=$(cached_dir containerd "$CONTAINERD_VERSION" sh -c '
+  pkg=github.com/containerd/containerd/v2
+  ld="-s -w -X $pkg/version.Version=$0 -X $pkg/version.Package=$pkg"
+  GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -tags no_btrfs,no_devmapper,no_zfs -ldflags "$ld" \
+    $pkg/cmd/containerd@$0 $pkg/cmd/containerd-shim-runc-v2@$0 $pkg/cmd/ctr@$0' "$CONTAINERD_VERSION")
+link_bins "$d"
+
+# runc with seccomp (cgo, libseccomp).
+d=$(cached_dir runc "$RUNC_VERSION" sh -c '
+  GOBIN=$1 CGO_ENABLED=1 nice -n 19 go install -trimpath -tags seccomp -ldflags "-s -w -X main.version=${0#v}" \
+    github.com/opencontainers/runc@$0' "$RUNC_VERSION")
+link_bins "$d"
+
+# CNI plugins: containerd's CRI plugin finds them in .bin/cni/.
+d=$(cached_dir cni-plugins "$CNI_PLUGINS_VERSION" sh -c '
+  p=github.com/containernetworking/plugins/plugins
+  GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w" \
+    $p/main/bridge@$0 $p/main/loopback@$0 $p/ipam/host-local@$0 $p/meta/portmap@$0' "$CNI_PLUGINS_VERSION")
+ln -sfn "$d" .bin/cni
+
+# crictl.
+d=$(cached_dir crictl "$CRICTL_VERSION" sh -c '
+  GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$0" \
+    sigs.k8s.io/cri-tools/cmd/crictl@$0' "$CRICTL_VERSION")
+link_bins "$d"
+
+# crane: images without a Docker engine (the node's pause and test images, tests/node/image).
+d=$(cached_dir crane "$GGCR_VERSION" sh -c '
+  GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w" \
+    github.com/google/go-containerregistry/cmd/crane@$0' "$GGCR_VERSION")
+link_bins "$d"
+
+# kubelet and kube-proxy: tests/node, the same k8s.io/kubernetes as tests/controlplane (and so
+# mostly the same Go build cache). The version stamp is what the Node object reports.
+k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' tests/node/go.mod)
+k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitTreeState=clean"
+k8s_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(echo "${k8s_version#v}" | cut -d. -f1)"
+k8s_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "${k8s_version#v}" | cut -d. -f2)"
+node_key=$( (cat tests/node/go.mod tests/node/go.sum tests/node/*.go; echo "$k8s_ldflags") | sha256sum | cut -c1-16)
+d=$(cached_dir kubenode "$node_key" sh -c 'cd tests/node && nice -n 19 go build -trimpath -ldflags="$0" -o "$1/kubenode" .' "$k8s_ldflags")
+link_bins "$d"
+
+# The node's images, built here without a Docker engine (tests/node/image): the sandbox
+# ("pause") image and the smoke test's HTTP server, each one layer holding one static binary,
+# non-root, no shell. scripts/node.sh imports them into containerd.
+img_key=$( (cat tests/node/image/go.mod tests/node/image/go.sum tests/node/image/*/*.go) | sha256sum | cut -c1-16)
+d=$(cached_dir node-images "$img_key" sh -c '
+  cd tests/node/image && out=$0
+  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "-s -w" -o "$out/bin/" ./mkimage ./hello ./pause
+  "$out/bin/mkimage" -o "$out/pause.tar" -name localhost/emporium/pause:local -user 65535:65535 \
+    -entrypoint /pause -file /pause="$out/bin/pause"
+  "$out/bin/mkimage" -o "$out/hello.tar" -name localhost/emporium/hello:local -user 65532:65532 \
+    -entrypoint /hello -port 8080 -file /hello="$out/bin/hello"')
+ln -sfn "$d" .bin/node-images
+
+log "node tools ready in .bin/: containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, CNI plugins $CNI_PLUGINS_VERSION, crictl $CRICTL_VERSION, crane $GGCR_VERSION, kubelet/kube-proxy $k8s_version"
