@@ -208,7 +208,7 @@ def sqs_call(endpoint: str, op: str, body: dict) -> dict:
 
 
 def sqs_queue_name(tenant: str) -> str:
-    """storefront/src/commerce.rs queue_name()."""
+    """storefront/src/workers/relay.rs queue_name()."""
     safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in tenant)
     return f"emporium-{safe}"[: 80 - len("-order-events")] + "-order-events"
 
@@ -597,7 +597,7 @@ def main() -> int:
 
     with ThreadPoolExecutor(3) as ex:
         total = sum(ex.map(bulk, tenants))
-    # Count the import like an admin write does (storefront/src/storage/dynamo.rs, VERSION), so
+    # Count the import like an admin write does (storefront/src/storage/dynamo/catalog.rs, VERSION), so
     # any runtime already serving these tenants would see the change at its next version check.
     for t in tenants:
         ddb.call("UpdateItem", {"TableName": t.tables["catalog"],
