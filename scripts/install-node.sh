@@ -18,9 +18,8 @@ source scripts/versions.env
 cache=${EMPORIUM_CACHE_DIR:-$HOME/.cache/emporium}
 mkdir -p .bin "$cache/bin"
 log() { printf '[install-node] %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-# Builds run at the lowest CPU priority: the machine has 2 cores and other builds share them.
-nice_go() { nice -n 19 go "$@"; }
+source scripts/lib.sh
+# Builds run at the lowest CPU priority (nice -n 19): the machine has 2 cores and others share them.
 
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
@@ -29,35 +28,12 @@ command -v conntrack >/dev/null || missing+=(conntrack)
 command -v nft >/dev/null || missing+=(nftables)
 [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install ${missing[@]+"${missing[@]}"}
 
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
-# cached_dir name key build-command...: the command fills the directory given as its last
-# argument; every file in it is then linked into .bin/ (or .bin/<name>/ for link_as_dir).
-# Two checkouts installing at once build each tool once: the second waits on the lock.
-cached_dir() {
-  local name=$1 key=$2; shift 2
-  local cached="$cache/bin/$name-$key"
-  if [ ! -d "$cached" ]; then
-    exec 9>"$cache/bin/.lock-$name"
-    flock 9
-  fi
-  if [ ! -d "$cached" ]; then
-    log "building $name ($key); the first build takes a while on 2 cores"
-    local tmp="$cache/bin/.tmp-$name-$$" t0=$SECONDS
-    rm -rf "$tmp"; mkdir -p "$tmp"
-    "$@" "$tmp" >&2
-    mv "$tmp" "$cached"
-    log "built $name in $((SECONDS - t0))s"
-  fi
-  exec 9>&-
-  echo "$cached"
-}
+# cached_dir name key build-command...: a cached directory the command fills (scripts/lib.sh).
+cached_dir() { cached_build dir "$@"; }
 link_bins() { local f; for f in "$1"/*; do ln -sfn "$f" ".bin/$(basename "$f")"; done; }
 
 # containerd, its runc shim and ctr. No btrfs/devmapper/zfs snapshotters (overlayfs only), so no
@@ -97,9 +73,7 @@ link_bins "$d"
 # kubelet and kube-proxy: tests/node, the same k8s.io/kubernetes as tests/controlplane (and so
 # mostly the same Go build cache). The version stamp is what the Node object reports.
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' tests/node/go.mod)
-k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitTreeState=clean"
-k8s_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(echo "${k8s_version#v}" | cut -d. -f1)"
-k8s_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "${k8s_version#v}" | cut -d. -f2)"
+k8s_ldflags="-s -w $(k8s_version_ldflags tests/node/go.mod)"
 node_key=$( (cat tests/node/go.mod tests/node/go.sum tests/node/*.go; echo "$k8s_ldflags") | sha256sum | cut -c1-16)
 d=$(cached_dir kubenode "$node_key" sh -c 'cd tests/node && nice -n 19 go build -trimpath -ldflags="$0" -o "$1/kubenode" .' "$k8s_ldflags")
 link_bins "$d"

@@ -17,16 +17,14 @@ cache=${EMPORIUM_CACHE_DIR:-$HOME/.cache/emporium}
 mkdir -p .bin "$cache/bin"
 
 log() { printf '[install] %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+source scripts/lib.sh
 
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
   # The packages start system-wide services; the project runs its own on free ports instead.
   as_root sh -c 'command -v systemctl >/dev/null && systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true'
 fi
@@ -48,29 +46,12 @@ ln -sf ../.venv/bin/kubectl .bin/kubectl
 # hash), so a fresh clone on the same machine links nothing again.
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
-go_tool() { # name, cache key, build command...
-  local name=$1 key=$2; shift 2
-  local cached="$cache/bin/$name-$key"
-  if [ ! -x "$cached" ]; then
-    # Two checkouts installing at once build each tool once: the second waits for the first.
-    exec 9>"$cache/bin/.lock-$name"
-    flock 9
-  fi
-  if [ ! -x "$cached" ]; then
-    log "building $name ($key); the first build takes a while on 2 cores"
-    local tmp="$cache/bin/.tmp-$name-$$"
-    "$@" "$tmp"
-    mv "$tmp" "$cached"
-  fi
-  exec 9>&-
-  ln -sf "$cached" ".bin/$name"
+go_tool() { # name, cache key, build command... (the command writes the file given last)
+  ln -sf "$(cached_build file "$@")" ".bin/$1"
 }
 
 # The version stamp is what `kubectl version` reports for the server.
-k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' tests/controlplane/go.mod)
-k8s_ldflags="-s -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitTreeState=clean"
-k8s_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(echo "${k8s_version#v}" | cut -d. -f1)"
-k8s_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "${k8s_version#v}" | cut -d. -f2)"
+k8s_ldflags="-s $(k8s_version_ldflags tests/controlplane/go.mod)"
 cp_key=$( (cat tests/controlplane/go.mod tests/controlplane/go.sum tests/controlplane/*.go tests/controlplane/*.yaml; echo "$k8s_ldflags") | sha256sum | cut -c1-16)
 go_tool controlplane "$cp_key" sh -c 'cd tests/controlplane && go build -trimpath -ldflags="$0" -o "$1" .' "$k8s_ldflags"
 go_tool helm "$HELM_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "helm.sh/helm/v3/cmd/helm@$0" && mv "$(go env GOPATH)/bin/helm" "$1"' "$HELM_VERSION"
