@@ -707,3 +707,91 @@ async fn a_webhook_lost_to_a_crash_is_applied_on_redelivery() {
     assert_eq!(admin_order(&app, &t, &id).await["status"], "paid");
     assert_eq!(stock(&app, &t, "CRASH-1").await, 3);
 }
+
+#[tokio::test]
+async fn made_up_currencies_and_stock_for_unsold_skus_are_refused() {
+    let t = store("strict-cat", None).await;
+    let app = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
+    let h = host(&t);
+    let mut draft = common::product("Odd", "", &[], &[("ODD-1", 100, &[])]);
+    draft["variants"][0]["price"]["currency"] = json!("XYZ");
+    let (s, b, ct) = app
+        .call(
+            Method::POST,
+            h,
+            "/api/v1/admin/products",
+            Some(&t.admin_key),
+            Some(draft),
+        )
+        .await;
+    assert_eq!((s, ct.as_str()), (422, "application/problem+json"), "{b}");
+    assert_eq!(b["field"], "variants[0].price.currency", "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("ISO 4217"), "{b}");
+    let (_, list, _) = app
+        .call(Method::GET, h, "/api/v1/products", None, None)
+        .await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    // A real currency with no decimals is fine.
+    let mut yen = common::product("Yen", "", &[], &[("YEN-1", 1500, &[])]);
+    yen["variants"][0]["price"]["currency"] = json!("JPY");
+    let (s, b, _) = app
+        .call(
+            Method::POST,
+            h,
+            "/api/v1/admin/products",
+            Some(&t.admin_key),
+            Some(yen),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    // Stock only for SKUs a product sells.
+    let (s, b, _) = app
+        .call(
+            Method::PUT,
+            h,
+            "/api/v1/admin/inventory/NOBODY-SELLS-1",
+            Some(&t.admin_key),
+            Some(json!({"available": 5})),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["field"], "sku", "{b}");
+    let (s, _, _) = app
+        .call(
+            Method::GET,
+            h,
+            "/api/v1/admin/inventory/NOBODY-SELLS-1",
+            Some(&t.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "nothing was recorded");
+    set_stock(&app, &t, "YEN-1", 3).await;
+    assert_eq!(stock(&app, &t, "YEN-1").await, 3);
+}
+
+#[tokio::test]
+async fn refused_order_changes_are_explained_without_internal_event_names() {
+    let t = store("words", None).await;
+    let app = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
+    stock_skus(&app, &t, &[("WORDS-1", 500, 5)]).await;
+    let b = place_order(&app, host(&t), &[("WORDS-1", 1)], "w").await;
+    let id = b["order"]["id"].as_str().unwrap();
+    let path = format!("/api/v1/admin/orders/{id}/mark-paid");
+    assert_eq!(admin_post(&app, &t, &path).await.0, 200);
+    let (s, again) = admin_post(&app, &t, &path).await;
+    assert_eq!(s, 409, "{again}");
+    let detail = again["detail"].as_str().unwrap();
+    assert_eq!(
+        detail, "the order is paid and cannot be marked paid",
+        "{again}"
+    );
+    let (s, cancel) = admin_post(&app, &t, &format!("/api/v1/admin/orders/{id}/cancel")).await;
+    assert_eq!(s, 409);
+    assert_eq!(
+        cancel["detail"], "the order is paid and cannot be cancelled",
+        "{cancel}"
+    );
+}

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod cart;
 pub mod catalog;
+pub mod currency;
 pub mod inventory;
 pub mod orders;
 pub mod ports;

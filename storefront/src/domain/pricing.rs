@@ -26,10 +26,13 @@ impl Money {
                 format!("must be between 0 and {MAX_PRICE_MINOR}"),
             ));
         }
-        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
+        if !super::currency::is_currency(&self.currency) {
             return Err(Invalid::new(
                 format!("{field}.currency"),
-                "must be an ISO 4217 code such as EUR",
+                format!(
+                    "`{}` is not a current ISO 4217 currency code (such as EUR, USD, JPY)",
+                    self.currency.chars().take(8).collect::<String>()
+                ),
             ));
         }
         Ok(())
@@ -154,6 +157,14 @@ mod tests {
             currency: "eur".into(),
         };
         assert_eq!(bad.validate("price").unwrap_err().field, "price.currency");
+        let made_up = Money {
+            amount_minor: 1,
+            currency: "XYZ".into(),
+        };
+        assert_eq!(
+            made_up.validate("price").unwrap_err().field,
+            "price.currency"
+        );
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub fn recorded_reply(fingerprint: &str, answer: &CheckoutResponse) -> StoredRes
     params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "required; a retry with the same key and body replays the first response")),
     request_body(content = Option<CheckoutRequest>),
     responses((status = 201, body = CheckoutResponse),
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "the body is not one JSON object (`field`: `body`)"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "a SKU is out of stock or no longer sold (named in the problem)"),

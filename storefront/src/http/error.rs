@@ -164,6 +164,10 @@ impl IntoResponse for ApiError {
                 (Some(detail.clone()), field.clone())
             }
             ApiError::NotFound(what) => (Some(format!("no such {what}")), None),
+            ApiError::PayloadTooLarge => (
+                Some("the request body is larger than this server accepts".into()),
+                Some("body".into()),
+            ),
             other => (Some(other.to_string()), None),
         };
         let mut res = problem_response(status, slug, title, detail, field);

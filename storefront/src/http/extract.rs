@@ -171,7 +171,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::PayloadTooLarge
             } else {
                 ApiError::MalformedBody {
-                    field: None,
+                    field: Some("body".into()),
                     detail: rejection.body_text(),
                 }
             }
@@ -180,41 +180,72 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Deserialises JSON, naming the path of the first error.
+/// Deserialises one JSON object, naming the path of the first error. Anything but exactly one
+/// object is refused naming the field `body`: broken JSON (400, with its line and column), data
+/// after the value (400: `{...} xyz` or two concatenated objects), or another kind of value such
+/// as `[]` (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        // Only refuse well-formed non-objects here; broken input is reported as broken below.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            return Err(ApiError::Invalid(crate::domain::Invalid::new(
+                "body",
+                "must be a JSON object",
+            )));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner();
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        if !inner.is_data() {
+            // Broken JSON: the path is meaningless (serde_path_to_error shows `?`); the
+            // position is what helps.
+            return ApiError::MalformedBody {
+                field: Some("body".into()),
+                detail: format!(
+                    "the body is not valid JSON: {} (line {}, column {})",
+                    inner_message(inner),
+                    inner.line(),
+                    inner.column()
+                ),
+            };
+        }
+        let message = inner_message(inner);
         // serde names a missing or unknown field only in its message: `missing field `email``.
         let named = message
             .split('`')
             .nth(1)
             .filter(|_| message.contains("field `"));
-        let field = match (path.as_str(), named) {
-            (".", Some(name)) => Some(name.to_owned()),
-            (".", None) => None,
-            (p, Some(name)) if message.starts_with("missing field") => Some(format!("{p}.{name}")),
-            (p, _) => Some(p.to_owned()),
+        let path = (!path.contains('?')).then_some(path);
+        let field = match (path.as_deref(), named) {
+            (Some(".") | None, Some(name)) => name.to_owned(),
+            (Some(".") | None, None) => "body".to_owned(),
+            (Some(p), Some(name)) if message.starts_with("missing field") => format!("{p}.{name}"),
+            (Some(p), _) => p.to_owned(),
         };
-        if inner.is_data() {
-            ApiError::Invalid(crate::domain::Invalid::new(
-                field.unwrap_or_default(),
-                message,
-            ))
-        } else {
-            ApiError::MalformedBody {
-                field,
-                detail: message,
-            }
-        }
-    })
+        ApiError::Invalid(crate::domain::Invalid::new(field, message))
+    })?;
+    de.end().map_err(|e| ApiError::MalformedBody {
+        field: Some("body".into()),
+        detail: format!(
+            "the body holds data after its JSON value (line {}, column {}); send exactly one object",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    Ok(value)
+}
+
+/// serde_json's message without its ` at line L column C` suffix.
+fn inner_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -265,5 +296,44 @@ mod tests {
             parse_json::<Body>(b"{\"email\": "),
             Err(ApiError::MalformedBody { .. })
         ));
+    }
+
+    #[test]
+    fn broken_json_names_the_body_never_a_question_mark() {
+        for broken in [
+            r#"{"email": "#,
+            r#"{"email": "a", "lines": [{"quantity": 1,"#,
+            "{,}",
+        ] {
+            assert_eq!(field(broken).as_deref(), Some("body"), "{broken}");
+        }
+    }
+
+    #[test]
+    fn trailing_data_and_non_objects_are_refused() {
+        let ok = r#"{"email": "a", "lines": []}"#;
+        assert!(parse_json::<Body>(ok.as_bytes()).is_ok());
+        assert!(parse_json::<Body>(format!(" {ok}\n ").as_bytes()).is_ok());
+        for trailing in [format!("{ok} xyz"), format!("{ok}{ok}"), format!("{ok} 1")] {
+            match parse_json::<Body>(trailing.as_bytes()) {
+                Err(ApiError::MalformedBody { field, detail }) => {
+                    assert_eq!(field.as_deref(), Some("body"));
+                    assert!(detail.contains("after its JSON value"), "{detail}");
+                }
+                other => panic!("{trailing}: {other:?}"),
+            }
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Optional {
+            #[serde(default)]
+            email: Option<String>,
+        }
+        for not_object in ["[]", "null", "\"x\"", "[\"a@b\"]"] {
+            match parse_json::<Optional>(not_object.as_bytes()) {
+                Err(ApiError::Invalid(i)) => assert_eq!(i.field, "body", "{not_object}"),
+                other => panic!("{not_object}: {other:?}"),
+            }
+        }
     }
 }

@@ -43,7 +43,7 @@ pub struct Stock {
 #[utoipa::path(put, path = "/api/v1/admin/inventory/{sku}", tag = "admin", security(("admin_key" = [])),
     params(("sku" = String, Path)), request_body = SetStock,
     responses((status = 200, body = Stock), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "`available` out of range, or `sku` is sold by no product in the catalog")))]
 pub async fn set_stock(
     State(state): State<AppState>,
     Admin(tenant): Admin,

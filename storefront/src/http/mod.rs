@@ -117,22 +117,44 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Error responses made by middleware (timeouts, panics caught low down, limits) carry no body;
-/// give them a problem document like every other error.
+/// Error responses made by middleware or by axum's own extractors (timeouts, panics caught low
+/// down, the body limit's `text/plain` 413, a form that cannot be read) become problem
+/// documents like every other error, keeping their text as the detail. HTML error pages (the
+/// shopper pages) and problem documents pass through untouched.
 async fn problem_for_bare_errors(res: Response) -> Response {
     let status = res.status();
-    if (status.is_client_error() || status.is_server_error())
-        && !res.headers().contains_key(header::CONTENT_TYPE)
-    {
-        let title = status.canonical_reason().unwrap_or("Error");
-        let slug = title.to_ascii_lowercase().replace(' ', "-");
-        let mut problem = problem_response(status, &slug, title, None, None);
-        for (name, value) in res.headers() {
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let mime = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if matches!(
+        mime.as_deref(),
+        Some("application/problem+json" | "text/html" | "text/event-stream")
+    ) {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    // Rejection texts are one line; anything longer is not worth echoing.
+    let detail = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|d| !d.is_empty() && mime.as_deref() == Some("text/plain"));
+    let title = status.canonical_reason().unwrap_or("Error");
+    let slug = title.to_ascii_lowercase().replace(' ', "-");
+    let field = (status == StatusCode::PAYLOAD_TOO_LARGE).then(|| "body".to_owned());
+    let mut problem = problem_response(status, &slug, title, detail, field);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             problem.headers_mut().entry(name).or_insert(value.clone());
         }
-        return problem;
     }
-    res
+    problem
 }
 
 async fn method_not_allowed() -> Response {

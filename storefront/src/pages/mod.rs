@@ -84,9 +84,22 @@ pub fn html_response(status: StatusCode, body: Markup) -> Response {
     res
 }
 
-/// Formats money for shoppers: minor units with two decimals and the currency code.
+/// Formats money for shoppers: minor units with the currency's decimal places (two for EUR,
+/// none for JPY, three for KWD) and the currency code.
 pub fn money(m: &crate::domain::pricing::Money) -> String {
     let sign = if m.amount_minor < 0 { "-" } else { "" };
     let abs = m.amount_minor.unsigned_abs();
-    format!("{sign}{}.{:02} {}", abs / 100, abs % 100, m.currency)
+    match crate::domain::currency::minor_units(&m.currency).unwrap_or(2) {
+        0 => format!("{sign}{abs} {}", m.currency),
+        places => {
+            let scale = 10u64.pow(u32::from(places));
+            let width = usize::from(places);
+            format!(
+                "{sign}{}.{:0width$} {}",
+                abs / scale,
+                abs % scale,
+                m.currency
+            )
+        }
+    }
 }

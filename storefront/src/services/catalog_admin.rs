@@ -203,11 +203,42 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
     ) -> Result<StockLevel, CatalogAdminError> {
         let sku = stock_sku(sku)?;
         let available = check_stock(available)?;
+        self.require_sold(sku).await?;
         let change = self.inventory.set_stock(sku, available).await?;
         Ok(StockLevel {
             sku: change.sku,
             available: change.available,
         })
+    }
+
+    /// Stock is kept only for SKUs a product sells: a count for anything else could never be
+    /// bought and hides typos. A SKU missing from this replica's snapshot is looked up once more
+    /// in the store (another replica may have just created the product).
+    async fn require_sold(&self, sku: &str) -> Result<(), CatalogAdminError> {
+        if self
+            .cache
+            .snapshot(self.catalog)
+            .await?
+            .catalog
+            .variant(sku)
+            .is_some()
+            || self
+                .cache
+                .reload(self.catalog)
+                .await?
+                .catalog
+                .variant(sku)
+                .is_some()
+        {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            "sku",
+            format!(
+                "no product in the catalog sells `{sku}`; create the product (or variant) first"
+            ),
+        )
+        .into())
     }
 
     /// A SKU's available units.

@@ -53,6 +53,19 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
+    /// The state in words, for messages.
+    pub fn words(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "awaiting payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::PaymentFailed => "unpaid (the payment failed)",
+            OrderStatus::Expired => "expired (not paid in time)",
+        }
+    }
+
     /// True while the order holds reserved (not yet sold) stock.
     pub fn holds_reservation(self) -> bool {
         self == OrderStatus::PendingPayment
@@ -97,6 +110,18 @@ impl OrderEvent {
             OrderEvent::Refund => "refund",
         }
     }
+
+    /// What the event does, in words that complete "the order cannot ...".
+    pub fn action(self) -> &'static str {
+        match self {
+            OrderEvent::PaymentSucceeded => "be marked paid",
+            OrderEvent::PaymentFailed => "be marked as failed payment",
+            OrderEvent::ReservationExpired => "expire",
+            OrderEvent::Cancel => "be cancelled",
+            OrderEvent::Fulfil => "be fulfilled",
+            OrderEvent::Refund => "be refunded",
+        }
+    }
 }
 
 /// What a transition does to the units the order's lines name.
@@ -127,9 +152,10 @@ pub struct Transition {
     pub stock: StockEffect,
 }
 
-/// The event does not apply to an order in this state.
+/// The event does not apply to an order in this state. The message is for people (merchants,
+/// shoppers): it names the state and the action in words, never the internal event name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("an order that is {from} cannot take `{}`", event.as_str())]
+#[error("the order is {} and cannot {}", from.words(), event.action())]
 pub struct IllegalTransition {
     pub from: OrderStatus,
     pub event: OrderEvent,
@@ -240,7 +266,31 @@ mod tests {
         let e = transition(S::Fulfilled, E::Cancel).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "an order that is fulfilled cannot take `cancel`"
+            "the order is fulfilled and cannot be cancelled"
         );
+        let e = transition(S::Paid, E::PaymentSucceeded).unwrap_err();
+        assert_eq!(e.to_string(), "the order is paid and cannot be marked paid");
+    }
+
+    #[test]
+    fn illegal_transition_messages_never_name_internal_events() {
+        for from in S::ALL {
+            for event in E::ALL {
+                if let Err(e) = transition(from, event) {
+                    let message = e.to_string();
+                    for internal in E::ALL
+                        .map(E::as_str)
+                        .into_iter()
+                        .chain(S::ALL.map(S::as_str))
+                    {
+                        assert!(
+                            !internal.contains('_') || !message.contains(internal),
+                            "{message:?} leaks `{internal}`"
+                        );
+                    }
+                    assert!(!message.contains('`'), "{message:?}");
+                }
+            }
+        }
     }
 }
