@@ -795,3 +795,49 @@ async fn refused_order_changes_are_explained_without_internal_event_names() {
         "{cancel}"
     );
 }
+
+#[tokio::test]
+async fn a_cart_becomes_an_order_once_and_is_then_gone() {
+    let t = store("once", None).await;
+    let app = TestApp::start(settings(TTL), std::slice::from_ref(&t)).await;
+    stock_skus(&app, &t, &[("ONCE-1", 700, 10)]).await;
+    let h = host(&t);
+    let c = cart(&app, h, &[("ONCE-1", 2)]).await;
+    let (s, first, _) = checkout(&app, h, &c, Some("once-a"), None).await;
+    assert_eq!(s, 201, "{first}");
+    let order_id = first["order"]["id"].as_str().unwrap().to_owned();
+
+    // The same key again is a replay, not a conflict.
+    let (s, again, replayed) = checkout(&app, h, &c, Some("once-a"), None).await;
+    assert_eq!((s, replayed), (201, true), "{again}");
+    assert_eq!(again, first);
+
+    // Another key: 409 naming the order, and nothing more is reserved.
+    let (s, b, _) = checkout(&app, h, &c, Some("once-b"), None).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(
+        b["type"], "https://emporium.dev/problems/cart-checked-out",
+        "{b}"
+    );
+    assert_eq!(b["field"], "cart", "{b}");
+    assert_eq!(b["order_id"], order_id.as_str(), "{b}");
+    assert!(b["detail"].as_str().unwrap().contains(&order_id), "{b}");
+    assert_eq!(stock(&app, &t, "ONCE-1").await, 8);
+
+    // The cart itself is gone: the order holds the lines.
+    let (s, _, _) = app
+        .call(Method::GET, h, &format!("/api/v1/carts/{c}"), None, None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, list, _) = app
+        .call(
+            Method::GET,
+            h,
+            "/api/v1/admin/orders",
+            Some(&t.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(list["orders"].as_array().map(Vec::len), Some(1), "{list}");
+}

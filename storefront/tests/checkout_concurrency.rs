@@ -1,5 +1,7 @@
 //! No oversell under concurrency: many shoppers checking out the last units at once, repeatedly,
-//! with single- and multi-SKU carts. Rounds: `CHECKOUT_ROUNDS` (default 20).
+//! with single- and multi-SKU carts; and one cart checked out under many keys at once becomes
+//! one order. Rounds: `CHECKOUT_ROUNDS` (default 10; each round now fills fresh carts, since a
+//! cart that became an order is gone, and moto makes 200 carts cost about 2.5 s).
 
 mod common;
 #[path = "common/checkout.rs"]
@@ -17,7 +19,7 @@ fn rounds() -> usize {
     std::env::var("CHECKOUT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+        .unwrap_or(10)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,12 +30,9 @@ async fn two_hundred_shoppers_twenty_units_exactly_twenty_orders() {
     );
     stock_skus(&app, &t, &[("RUSH-1", 100, 0)]).await;
     let h = host(&t).to_owned();
-    // One cart per shopper, reused each round with a fresh Idempotency-Key.
-    let mut carts = Vec::with_capacity(SHOPPERS);
-    for _ in 0..SHOPPERS {
-        carts.push(cart(&app, &h, &[("RUSH-1", 1)]).await);
-    }
     for round in 0..rounds() {
+        // One fresh cart per shopper each round: a cart that became an order is gone.
+        let carts = carts_of(&app, &h, SHOPPERS, |_| vec![("RUSH-1", 1)]).await;
         set_stock(&app, &t, "RUSH-1", UNITS).await;
         let tasks: Vec<_> = carts
             .iter()
@@ -96,12 +95,14 @@ async fn multi_sku_carts_in_any_order_never_deadlock_or_oversell() {
         &["MULTI-B", "MULTI-A"],
         &["MULTI-C", "MULTI-A"],
     ];
-    let mut carts = Vec::new();
-    for i in 0..60 {
-        let lines: Vec<(&str, u32)> = shapes[i % shapes.len()].iter().map(|s| (*s, 1)).collect();
-        carts.push((cart(&app, &h, &lines).await, shapes[i % shapes.len()]));
-    }
+    let shape = |i: usize| shapes[i % shapes.len()];
     for round in 0..rounds() {
+        let carts: Vec<_> = carts_of(&app, &h, 60, |i| shape(i).iter().map(|s| (*s, 1)).collect())
+            .await
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, shape(i)))
+            .collect();
         for sku in skus {
             set_stock(&app, &t, sku, UNITS).await;
         }
@@ -145,4 +146,78 @@ async fn multi_sku_carts_in_any_order_never_deadlock_or_oversell() {
         }
         eprintln!("round {round}: sold {sold:?}");
     }
+}
+
+/// `n` guest carts, `lines(i)` in the i-th, created a few at a time (moto is the bottleneck).
+async fn carts_of(
+    app: &Arc<TestApp>,
+    h: &str,
+    n: usize,
+    lines: impl Fn(usize) -> Vec<(&'static str, u32)>,
+) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let all: Vec<_> = (0..n).map(&lines).collect();
+    for chunk in all.chunks(8) {
+        let made = futures::future::join_all(chunk.iter().map(|l| cart(app, h, l))).await;
+        out.extend(made);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cart_checked_out_under_twenty_keys_at_once_becomes_one_order() {
+    let t = store("reuse", None).await;
+    let app = Arc::new(
+        TestApp::start(settings(Duration::from_secs(900)), std::slice::from_ref(&t)).await,
+    );
+    stock_skus(&app, &t, &[("REUSE-1", 100, 1000)]).await;
+    let h = host(&t).to_owned();
+    const KEYS: usize = 20;
+    let rounds = rounds().min(5);
+    for round in 0..rounds {
+        let c = cart(&app, &h, &[("REUSE-1", 3)]).await;
+        let tasks: Vec<_> = (0..KEYS)
+            .map(|i| {
+                let (app, h, c) = (app.clone(), h.clone(), c.clone());
+                tokio::spawn(async move {
+                    checkout(&app, &h, &c, Some(&format!("u{round}-k{i}")), None).await
+                })
+            })
+            .collect();
+        let (mut created, mut refused) = (Vec::new(), Vec::new());
+        for task in tasks {
+            let (status, body, _) = task.await.expect("task");
+            match status {
+                201 => created.push(body["order"]["id"].as_str().unwrap().to_owned()),
+                409 => refused.push(body),
+                other => panic!("round {round}: {other} {body}"),
+            }
+        }
+        assert_eq!(created.len(), 1, "round {round}: {created:?}");
+        assert_eq!(refused.len(), KEYS - 1, "round {round}");
+        for b in &refused {
+            assert_eq!(b["order_id"], created[0].as_str(), "round {round}: {b}");
+        }
+        let left = stock(&app, &t, "REUSE-1").await;
+        assert_eq!(
+            left,
+            1000 - 3 * (round as i64 + 1),
+            "round {round}: reserved once"
+        );
+    }
+    let (s, list, _) = app
+        .call(
+            reqwest::Method::GET,
+            &h,
+            "/api/v1/admin/orders?limit=100",
+            Some(&t.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        list["orders"].as_array().map(Vec::len),
+        Some(rounds),
+        "{list}"
+    );
 }

@@ -267,13 +267,16 @@ pub trait CheckoutStore: Send + Sync {
     /// What a key records: the first request's fingerprint and the reply it got.
     type Reply: Send;
     /// The reply recorded under `key` for a request with this `fingerprint` (a cheap check
-    /// before side effects); [`CheckoutError::KeyReused`] when the key was used differently.
+    /// before side effects); [`CheckoutError::KeyReused`] when the key was used differently,
+    /// [`CheckoutError::CartCheckedOut`] when another request already made `cart` an order.
     fn replay(
         &self,
         key: &str,
         fingerprint: &str,
+        cart: Uuid,
     ) -> impl Future<Output = Result<Option<Self::Reply>, CheckoutError>> + Send;
-    /// Claims the key, reserves the stock, creates the order and records `reply(order)`.
+    /// Claims the key and the cart (a cart becomes one order), reserves the stock, creates the
+    /// order and records `reply(order)`.
     fn checkout(
         &self,
         key: &str,

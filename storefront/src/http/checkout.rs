@@ -37,6 +37,7 @@ impl From<CheckoutError> for ApiError {
                 "Idempotency-Key",
                 "was already used with a different request",
             ),
+            CheckoutError::CartCheckedOut { order_id } => ApiError::CartCheckedOut { order_id },
             CheckoutError::Store(s) => ApiError::Store(s),
         }
     }
@@ -98,7 +99,7 @@ pub fn recorded_reply(fingerprint: &str, answer: &CheckoutResponse) -> StoredRes
               (status = 400, body = Problem, content_type = "application/problem+json", description = "the body is not one JSON object (`field`: `body`)"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json", description = "a SKU is out of stock or no longer sold (named in the problem)"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "a SKU is out of stock or no longer sold (named in the problem), or the cart was already checked out under another key (type `cart-checked-out`, `order_id` names the order)"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "missing Idempotency-Key, key reused with another body, empty cart")))]
 pub async fn checkout(
     State(state): State<AppState>,

@@ -28,6 +28,9 @@ pub struct Problem {
     /// The request field at fault (`email`, `variants[0].price.currency`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The order the problem is about (a cart that was already checked out names its order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,9 @@ pub enum ApiError {
     },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// A cart becomes an order once.
+    #[error("this cart was already checked out as order {order_id}; start a new cart")]
+    CartCheckedOut { order_id: uuid::Uuid },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -105,6 +111,11 @@ impl ApiError {
                 "A field is invalid",
             ),
             Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            CartCheckedOut { .. } => (
+                StatusCode::CONFLICT,
+                "cart-checked-out",
+                "The cart is already an order",
+            ),
             RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -138,7 +149,13 @@ pub fn problem_response(
         status: status.as_u16(),
         detail,
         field,
+        order_id: None,
     };
+    problem_document(body)
+}
+
+fn problem_document(body: Problem) -> Response {
+    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -170,7 +187,17 @@ impl IntoResponse for ApiError {
             ),
             other => (Some(other.to_string()), None),
         };
-        let mut res = problem_response(status, slug, title, detail, field);
+        let mut res = match &self {
+            ApiError::CartCheckedOut { order_id } => problem_document(Problem {
+                kind: format!("https://emporium.dev/problems/{slug}"),
+                title: title.to_owned(),
+                status: status.as_u16(),
+                detail: Some(self.to_string()),
+                field: Some("cart".into()),
+                order_id: Some(*order_id),
+            }),
+            _ => problem_response(status, slug, title, detail, field),
+        };
         if let ApiError::RateLimited { retry_after_secs } = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -18,11 +18,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::{
-        inventory::check_idempotency_key,
-        orders::OrderStatus,
-        ports::{CartStore as _, CustomerStore as _},
-    },
+    domain::{inventory::check_idempotency_key, orders::OrderStatus, ports::CustomerStore as _},
     http::{checkout::recorded_reply, error::ApiError, idempotency::StoredResponse},
     payments::Provider,
     services::{
@@ -299,8 +295,7 @@ pub async fn place(
             return Err(ApiError::Internal(format!("checkout answered {}", stored.status)).into());
         }
     };
-    // The order holds the lines now; the shopper starts with an empty cart.
-    shop.tenant.carts.delete(cart_id).await?;
+    // The checkout service deleted the cart (the order holds the lines); forget it here too.
     if shop.session.is_none() {
         shop.add_cookie(clear_cookie(CART_COOKIE, shop.secure));
     }

@@ -1,6 +1,12 @@
 //! Checkout: turns a cart into an order in `pending_payment`, priced from the catalog at this
 //! instant, with its stock reserved and its payment started, under an `Idempotency-Key` (a retry
 //! with the same key and request gets the first reply again).
+//!
+//! A cart becomes an order once. Once the order commits, the cart is deleted: the order holds
+//! the lines, and the shopper's next visit starts an empty cart. Checking the same cart out
+//! again under another key is refused naming the order ([`CheckoutError::CartCheckedOut`]),
+//! even while the first checkout is still in flight; if that order later fails, expires or is
+//! cancelled, the shopper fills a new cart (the order's lines are not put back).
 
 use std::{sync::Arc, time::Duration};
 
@@ -111,15 +117,18 @@ impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
         // Fingerprint the parsed request, so whitespace or key order do not make it "different".
         let canonical = serde_json::to_vec(&req).unwrap_or_default();
         let fingerprint = checkout_fingerprint(&cart_id, &canonical);
-        if let Some(stored) = self.orders.replay(key, &fingerprint).await? {
+        if let Some(stored) = self.orders.replay(key, &fingerprint, cart_id).await? {
             return Ok(Placed::Replayed(stored));
         }
 
-        let cart = self
-            .carts
-            .get(cart_id)
-            .await?
-            .ok_or(PlaceOrderError::CartNotFound)?;
+        let Some(cart) = self.carts.get(cart_id).await? else {
+            // A concurrent checkout may have just made it an order (and deleted it): say so,
+            // or replay it when it was this very request under this key.
+            return match self.orders.replay(key, &fingerprint, cart_id).await? {
+                Some(stored) => Ok(Placed::Replayed(stored)),
+                None => Err(PlaceOrderError::CartNotFound),
+            };
+        };
         if cart.owner.is_some() && cart.owner != customer {
             return Err(PlaceOrderError::NotOwner);
         }
@@ -181,10 +190,17 @@ impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
             .checkout(key, &fingerprint, new, recorded)
             .await?
         {
-            CheckoutOutcome::Created { order, reply } => Ok(Placed::New {
-                receipt: Box::new(receipt(order.as_ref())),
-                reply,
-            }),
+            CheckoutOutcome::Created { order, reply } => {
+                // The order holds the lines now. Best effort: `cart_orders` already refuses a
+                // second checkout of this cart, so a failed delete only leaves a stale cart.
+                if let Err(e) = self.carts.delete(cart_id).await {
+                    tracing::warn!(cart = %cart_id, error = %e, "checked-out cart not deleted");
+                }
+                Ok(Placed::New {
+                    receipt: Box::new(receipt(order.as_ref())),
+                    reply,
+                })
+            }
             CheckoutOutcome::Replayed(stored) => Ok(Placed::Replayed(stored)),
         }
     }

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "inventory_orders",
         include_str!("../../migrations/0020_inventory_orders.sql"),
     ),
+    (
+        100,
+        "cart_orders",
+        include_str!("../../migrations/0100_cart_orders.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

@@ -74,6 +74,9 @@ pub enum CheckoutError {
     OutOfStock { sku: String },
     #[error("the Idempotency-Key was already used with a different request")]
     KeyReused,
+    /// A cart becomes an order once; this one already did.
+    #[error("this cart was already checked out as order {order_id}")]
+    CartCheckedOut { order_id: Uuid },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -1,8 +1,14 @@
-//! Checkout: claims the `Idempotency-Key`, reserves the stock (guarded decrement, sorted SKUs),
-//! creates the order and records the reply for retries, in one transaction.
+//! Checkout: claims the `Idempotency-Key` and the cart, reserves the stock (guarded decrement,
+//! sorted SKUs), creates the order and records the reply for retries, in one transaction.
+//!
+//! A cart becomes an order once: `cart_orders` has one row per checked-out cart, inserted in the
+//! order's transaction. A concurrent checkout of the same cart under another key blocks on that
+//! row until the first commits (then it is refused, naming the order) or rolls back (then it
+//! proceeds). Locks are always taken in the same order: key, cart, inventory rows by SKU.
 
 use deadpool_postgres::Transaction as PgTx;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::{ORDER_COLUMNS, PgOrders, order_from, pg_err};
 use crate::{
@@ -23,14 +29,20 @@ impl CheckoutStore for PgOrders {
         &self,
         key: &str,
         fingerprint: &str,
+        cart: Uuid,
     ) -> Result<Option<StoredResponse>, CheckoutError> {
         let mut client = self.db.client().await?;
         let tx = tenant_transaction(&mut client, self.t()).await?;
         let found = stored_response(&tx, self.t(), key).await?;
+        let ordered = match &found {
+            Some(_) => None,
+            None => order_of_cart(&tx, self.t(), cart).await?,
+        };
         tx.commit().await.map_err(pg_err)?;
-        match found {
-            Some(stored) if stored.fingerprint != fingerprint => Err(CheckoutError::KeyReused),
-            found => Ok(found),
+        match (found, ordered) {
+            (Some(stored), _) if stored.fingerprint != fingerprint => Err(CheckoutError::KeyReused),
+            (_, Some(order_id)) => Err(CheckoutError::CartCheckedOut { order_id }),
+            (found, None) => Ok(found),
         }
     }
 
@@ -69,6 +81,27 @@ impl CheckoutStore for PgOrders {
                 return Err(CheckoutError::KeyReused);
             }
             return Ok(CheckoutOutcome::Replayed(stored));
+        }
+
+        // Claim the cart: a second checkout of it (another key) waits here for the first.
+        let claim_cart = tx
+            .prepare_cached(
+                "INSERT INTO cart_orders (tenant_id, cart_id, order_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, cart_id) DO NOTHING",
+            )
+            .await
+            .map_err(pg_err)?;
+        if tx
+            .execute(&claim_cart, &[&self.t(), &new.cart_id, &new.id])
+            .await
+            .map_err(pg_err)?
+            == 0
+        {
+            let order_id = order_of_cart(&tx, self.t(), new.cart_id)
+                .await?
+                .ok_or_else(|| StoreError::new("postgres", "cart claim vanished"))?;
+            tx.rollback().await.map_err(pg_err)?;
+            return Err(CheckoutError::CartCheckedOut { order_id });
         }
 
         // Guarded decrement, SKUs in sorted order (see the module docs).
@@ -175,6 +208,23 @@ impl CheckoutStore for PgOrders {
             reply,
         })
     }
+}
+
+/// The order a cart became, if it was checked out.
+async fn order_of_cart(
+    tx: &PgTx<'_>,
+    tenant: &str,
+    cart: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT order_id FROM cart_orders WHERE tenant_id = $1 AND cart_id = $2")
+        .await
+        .map_err(pg_err)?;
+    Ok(tx
+        .query_opt(&stmt, &[&tenant, &cart])
+        .await
+        .map_err(pg_err)?
+        .map(|r| r.get(0)))
 }
 
 async fn stored_response(
