@@ -45,8 +45,11 @@ pub struct Settings {
     /// Longest a validated session is trusted from memory.
     pub session_cache_ttl: Duration,
     pub cart_ttl: Duration,
-    /// How long checkout holds stock for an unpaid order.
+    /// How long checkout holds stock for an unpaid order paid through a provider (Stripe).
     pub reservation_ttl: Duration,
+    /// How long a manual-payment order holds its stock; `None` (the default): until the
+    /// merchant marks it paid or cancels it.
+    pub manual_payment_hold: Option<Duration>,
     pub login_limit_per_ip: u32,
     pub login_limit_per_email: u32,
     pub login_window: Duration,
@@ -71,6 +74,7 @@ impl Default for Settings {
             session_cache_ttl: Duration::from_secs(30),
             cart_ttl: Duration::from_secs(14 * 24 * 3600),
             reservation_ttl: Duration::from_secs(15 * 60),
+            manual_payment_hold: None,
             login_limit_per_ip: 30,
             login_limit_per_email: 5,
             login_window: Duration::from_secs(300),
@@ -184,6 +188,7 @@ impl AppState {
             payments: &tenant.config.payments,
             payments_http: &self.payments_http,
             reservation_ttl: self.settings.reservation_ttl,
+            manual_payment_hold: self.settings.manual_payment_hold,
         }
     }
 

@@ -73,6 +73,10 @@ struct Args {
     /// Take the client IP from `X-Forwarded-For` (only behind a load balancer that sets it).
     #[arg(long, env = "EMPORIUM_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Minutes a manual-payment order holds its stock before it expires; unset: until the
+    /// merchant marks it paid or cancels it.
+    #[arg(long, env = "EMPORIUM_MANUAL_PAYMENT_HOLD_MINS")]
+    manual_payment_hold_mins: Option<u64>,
 }
 
 #[tokio::main]
@@ -95,6 +99,9 @@ async fn main() -> anyhow::Result<()> {
         login_limit_per_ip: args.login_limit_per_ip,
         login_limit_per_email: args.login_limit_per_email,
         trust_forwarded_for: args.trust_forwarded_for,
+        manual_payment_hold: args
+            .manual_payment_hold_mins
+            .map(|m| Duration::from_secs(m * 60)),
         ..Settings::default()
     };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

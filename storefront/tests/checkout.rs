@@ -274,7 +274,12 @@ async fn shopper_sees_own_orders_only() {
 #[tokio::test]
 async fn expired_reservations_are_released_by_the_sweeper() {
     let t = store("exp", None).await;
-    let app = TestApp::start(settings(Duration::from_secs(1)), std::slice::from_ref(&t)).await;
+    // Manual orders hold their stock until the merchant acts, unless a hold is set.
+    let hold = emporium_storefront::Settings {
+        manual_payment_hold: Some(Duration::from_secs(1)),
+        ..settings(TTL)
+    };
+    let app = TestApp::start(hold, std::slice::from_ref(&t)).await;
     let sweeper = workers::sweeper::spawn(app.state.tenants.clone());
     stock_skus(&app, &t, &[("EXP-1", 100, 3)]).await;
     let h = host(&t);
@@ -320,6 +325,26 @@ async fn webhook(app: &TestApp, h: &str, body: &str, signature: Option<String>) 
 
 fn event(id: &str, kind: &str, order: &str) -> String {
     json!({"id": id, "type": kind, "data": {"object": {"id": "pi_x", "metadata": {"order_id": order}}}}).to_string()
+}
+
+/// The kinds of the tenant's unsent outbox events about `order`, oldest first (marks them sent).
+async fn outbox_kinds(app: &TestApp, order: &str) -> Vec<String> {
+    use emporium_storefront::domain::ports::OutboxStore as _;
+    let tenant = app.state.tenants.all().into_iter().next().unwrap();
+    let kinds = std::sync::Mutex::new(Vec::new());
+    tenant
+        .orders
+        .relay_outbox(1000, |events| {
+            for e in events {
+                if e.payload["order"]["id"] == order {
+                    kinds.lock().unwrap().push(e.kind);
+                }
+            }
+            async { Ok::<(), std::convert::Infallible>(()) }
+        })
+        .await
+        .unwrap();
+    kinds.into_inner().unwrap()
 }
 
 #[tokio::test]
@@ -424,6 +449,8 @@ async fn stripe_client_confirm_and_capture_against_stripe_mock() {
     assert!(!captured.status.is_empty());
     let refund = client.refund(&intent.id, &unique("refund-")).await.unwrap();
     assert!(refund.id.starts_with("re_"));
+    let cancelled = client.cancel_intent(&intent.id).await.unwrap();
+    assert!(cancelled.id.starts_with("pi_"));
 }
 
 /// Reads SSE frames until one `stock` event for `sku` arrives; returns its (id, data).
@@ -840,4 +867,88 @@ async fn a_cart_becomes_an_order_once_and_is_then_gone() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(list["orders"].as_array().map(Vec::len), Some(1), "{list}");
+}
+
+#[tokio::test]
+async fn manual_orders_hold_their_stock_until_the_merchant_marks_them_paid() {
+    let t = store("hold", None).await;
+    // Provider payments expire after 1 s here; a manual order does not expire at all.
+    let app = TestApp::start(settings(Duration::from_secs(1)), std::slice::from_ref(&t)).await;
+    let sweeper = workers::sweeper::spawn(app.state.tenants.clone());
+    stock_skus(&app, &t, &[("HOLD-1", 100, 3)]).await;
+    let b = place_order(&app, host(&t), &[("HOLD-1", 2)], "h").await;
+    assert_eq!(b["order"]["reserved_until"], Value::Null, "{b}");
+    let id = b["order"]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        admin_order(&app, &t, &id).await["status"],
+        "pending_payment"
+    );
+    assert_eq!(stock(&app, &t, "HOLD-1").await, 1, "still held");
+    let (s, p) = admin_post(&app, &t, &format!("/api/v1/admin/orders/{id}/mark-paid")).await;
+    assert_eq!((s, p["status"].as_str()), (200, Some("paid")), "{p}");
+    sweeper.abort();
+}
+
+#[tokio::test]
+async fn a_payment_for_an_expired_order_is_refunded_with_an_order_event() {
+    let t = store("late", Some(stripe_payments())).await;
+    let app = TestApp::start(settings(Duration::from_secs(1)), std::slice::from_ref(&t)).await;
+    let sweeper = workers::sweeper::spawn(app.state.tenants.clone());
+    stock_skus(&app, &t, &[("LATE-1", 100, 3)]).await;
+    let h = host(&t);
+    let b = place_order(&app, h, &[("LATE-1", 3)], "l").await;
+    assert!(b["order"]["reserved_until"].is_string(), "{b}");
+    let id = b["order"]["id"].as_str().unwrap().to_owned();
+    let intent = b["payment"]["reference"].as_str().unwrap().to_owned();
+    eventually("order expires", Duration::from_secs(10), || {
+        let (app, t, id) = (&app, &t, &id);
+        async move { Ok((admin_order(app, t, id).await["status"] == "expired").then_some(())) }
+    })
+    .await
+    .unwrap();
+    sweeper.abort();
+    assert_eq!(stock(&app, &t, "LATE-1").await, 3);
+
+    // The shopper's payment lands anyway: the money goes back (a refund at stripe-mock).
+    let now = chrono::Utc::now().timestamp();
+    let late = json!({"id": "evt_late_1", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": intent, "metadata": {"order_id": id}}}})
+    .to_string();
+    let (s, r) = webhook(&app, h, &late, Some(signed(&late, now))).await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (200, Some("late_payment_refunded")),
+        "{r}"
+    );
+    let (s, r) = webhook(&app, h, &late, Some(signed(&late, now + 1))).await;
+    assert_eq!((s, r["outcome"].as_str()), (200, Some("duplicate")), "{r}");
+    assert_eq!(admin_order(&app, &t, &id).await["status"], "expired");
+    assert_eq!(
+        stock(&app, &t, "LATE-1").await,
+        3,
+        "no stock taken by the late payment"
+    );
+    let kinds = outbox_kinds(&app, &id).await;
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "order.late_payment_refunded")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+
+    // A cancelled Stripe order cancels its intent (stripe-mock accepts it) and takes no payment.
+    let b = place_order(&app, h, &[("LATE-1", 1)], "l2").await;
+    let id = b["order"]["id"].as_str().unwrap().to_owned();
+    let (s, c) = admin_post(&app, &t, &format!("/api/v1/admin/orders/{id}/cancel")).await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("cancelled")), "{c}");
+    let paid = event("evt_late_2", "payment_intent.succeeded", &id);
+    let (s, r) = webhook(&app, h, &paid, Some(signed(&paid, now))).await;
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (200, Some("late_payment_refunded")),
+        "{r}"
+    );
 }

@@ -305,6 +305,20 @@ pub trait OrderStore: Send + Sync {
         event: OrderEvent,
         payment_event: Option<(&str, &str)>,
     ) -> impl Future<Output = Result<Applied, TransitionError>> + Send;
+    /// Records that a payment which arrived for an order that could no longer take it was
+    /// refunded: the event id and an order event, together; false when the id was seen before.
+    fn record_late_refund(
+        &self,
+        order_id: Uuid,
+        event_id: &str,
+        kind: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Points the order at the provider payment that pays it.
+    fn set_payment_ref(
+        &self,
+        order_id: Uuid,
+        reference: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a payment event id without changing any order; false when seen before.
     fn record_payment_event(
         &self,

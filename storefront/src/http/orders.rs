@@ -151,9 +151,10 @@ pub async fn cancel(
     Admin(tenant): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
+    let provider = || Provider::for_tenant(&tenant.config.payments, &state.payments_http);
     let order = state
         .orders(&tenant)
-        .apply(order_id(&id)?, OrderEvent::Cancel)
+        .cancel(order_id(&id)?, provider)
         .await?;
     Ok(Json(order))
 }

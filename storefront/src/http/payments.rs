@@ -38,14 +38,39 @@ struct EventData {
 
 #[derive(Debug, Deserialize)]
 struct EventObject {
+    /// `pi_...` for PaymentIntent events, `cs_...` for Checkout Sessions.
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     metadata: std::collections::HashMap<String, String>,
+    /// A Checkout Session's PaymentIntent.
+    #[serde(default)]
+    payment_intent: Option<String>,
+    /// A Checkout Session's `paid`, `unpaid` or `no_payment_required`.
+    #[serde(default)]
+    payment_status: Option<String>,
 }
 
-fn order_event(kind: &str) -> Option<OrderEvent> {
+impl EventObject {
+    /// The PaymentIntent the event is about.
+    fn intent(&self) -> Option<&str> {
+        self.payment_intent
+            .as_deref()
+            .or(self.id.as_deref().filter(|id| id.starts_with("pi_")))
+    }
+}
+
+/// What a Stripe event means for its order. A Checkout Session completes paid for cards, or
+/// unpaid for delayed methods (then `async_payment_succeeded` follows).
+fn order_event(kind: &str, object: &EventObject) -> Option<OrderEvent> {
     match kind {
-        "payment_intent.succeeded" => Some(OrderEvent::PaymentSucceeded),
-        "payment_intent.payment_failed" | "payment_intent.canceled" => {
+        "payment_intent.succeeded" | "checkout.session.async_payment_succeeded" => {
+            Some(OrderEvent::PaymentSucceeded)
+        }
+        "checkout.session.completed" if object.payment_status.as_deref() == Some("paid") => {
+            Some(OrderEvent::PaymentSucceeded)
+        }
+        "payment_intent.payment_failed" | "checkout.session.async_payment_failed" => {
             Some(OrderEvent::PaymentFailed)
         }
         _ => None,
@@ -94,7 +119,7 @@ pub async fn webhook(
             field: None,
             detail: format!("not a Stripe event: {e}"),
         })?;
-    let target = order_event(&event.kind).zip(
+    let target = order_event(&event.kind, &event.data.object).zip(
         event
             .data
             .object
@@ -106,11 +131,13 @@ pub async fn webhook(
         event_id: &event.id,
         kind: &event.kind,
         target,
+        payment_ref: event.data.object.intent(),
     };
-    // A store failure is a 503: Stripe redelivers later.
+    // A store or refund failure is a 5xx: Stripe redelivers later.
+    let provider = || crate::payments::Provider::for_tenant(payments, &state.payments_http);
     let outcome = state
         .orders(&tenant)
-        .apply_payment(tenant.id(), notice)
+        .apply_payment(tenant.id(), notice, provider)
         .await?;
     Ok(received(outcome.as_str()))
 }

@@ -44,6 +44,11 @@ pub trait PaymentProvider: Send + Sync {
         order_id: Uuid,
         reference: Option<&str>,
     ) -> impl Future<Output = Result<(), PaymentError>> + Send;
+    /// Stops an unpaid payment from being completed (the order expired or was cancelled).
+    fn cancel(
+        &self,
+        reference: Option<&str>,
+    ) -> impl Future<Output = Result<(), PaymentError>> + Send;
 }
 
 /// The merchant collects payment outside the runtime and marks orders paid by hand.
@@ -59,6 +64,10 @@ impl PaymentProvider for Manual {
     }
 
     async fn refund(&self, _: Uuid, _: Option<&str>) -> Result<(), PaymentError> {
+        Ok(())
+    }
+
+    async fn cancel(&self, _: Option<&str>) -> Result<(), PaymentError> {
         Ok(())
     }
 }
@@ -94,6 +103,16 @@ impl PaymentProvider for stripe::StripeClient {
         ))?;
         stripe::StripeClient::refund(self, intent, &format!("refund-{order_id}")).await?;
         Ok(())
+    }
+
+    async fn cancel(&self, reference: Option<&str>) -> Result<(), PaymentError> {
+        match reference {
+            Some(intent) if intent.starts_with("pi_") => {
+                self.cancel_intent(intent).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -147,6 +166,13 @@ impl PaymentProvider for Provider {
         match self {
             Provider::Manual(p) => p.refund(order_id, reference).await,
             Provider::Stripe(p) => PaymentProvider::refund(p, order_id, reference).await,
+        }
+    }
+
+    async fn cancel(&self, reference: Option<&str>) -> Result<(), PaymentError> {
+        match self {
+            Provider::Manual(p) => p.cancel(reference).await,
+            Provider::Stripe(p) => p.cancel(reference).await,
         }
     }
 }

@@ -139,6 +139,16 @@ impl StripeClient {
         .await
     }
 
+    /// Cancels an intent nobody paid yet; the key makes a retried cancel a no-op.
+    pub async fn cancel_intent(&self, intent_id: &str) -> Result<PaymentIntent, PaymentError> {
+        self.post(
+            &format!("/v1/payment_intents/{intent_id}/cancel"),
+            &[("cancellation_reason", "abandoned".to_owned())],
+            Some(&format!("cancel-{intent_id}")),
+        )
+        .await
+    }
+
     pub async fn capture_intent(&self, intent_id: &str) -> Result<PaymentIntent, PaymentError> {
         self.post(
             &format!("/v1/payment_intents/{intent_id}/capture"),

@@ -93,8 +93,12 @@ pub struct Checkout<'a, C, O, S> {
     pub catalog_source: &'a S,
     pub payments: &'a emporium_tenant_config::Payments,
     pub payments_http: &'a reqwest::Client,
-    /// How long checkout holds stock for an unpaid order.
+    /// How long checkout holds stock for an unpaid order paid through a provider.
     pub reservation_ttl: Duration,
+    /// How long a manual-payment order holds its stock; `None`: until the merchant marks it
+    /// paid or cancels it (the shopper pays by bank transfer or on collection, which takes
+    /// days, not minutes).
+    pub manual_payment_hold: Option<Duration>,
 }
 
 impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
@@ -174,7 +178,11 @@ impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
             total,
             payment_provider: provider.name().to_owned(),
             payment_ref: payment.reference.clone(),
-            reserved_until: reservation_expiry(Utc::now(), self.reservation_ttl),
+            reserved_until: match &provider {
+                Provider::Manual(_) => self.manual_payment_hold,
+                Provider::Stripe(_) => Some(self.reservation_ttl),
+            }
+            .map(|ttl| reservation_expiry(Utc::now(), ttl)),
         };
         let receipt = |order: &Order| CheckoutResponse {
             order: order.clone(),

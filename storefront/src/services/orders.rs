@@ -53,6 +53,8 @@ pub struct PaymentNotice<'a> {
     pub kind: &'a str,
     /// The change it means for an order, when it means one.
     pub target: Option<(OrderEvent, Uuid)>,
+    /// The provider payment the event is about (a PaymentIntent id), when it names one.
+    pub payment_ref: Option<&'a str>,
 }
 
 /// What applying a payment notice did, as the webhook reports it.
@@ -62,8 +64,11 @@ pub enum NoticeOutcome {
     Duplicate,
     /// Not an event about an order; recorded so a redelivery is a duplicate.
     Ignored,
-    /// The order moved on (e.g. expired) and cannot take the event.
+    /// The order moved on (e.g. paid already) and cannot take the event.
     NotApplicable,
+    /// The money arrived for an order that had expired, been cancelled or failed: it was given
+    /// back through the provider, and an `order.late_payment_refunded` event records it.
+    LatePaymentRefunded,
     UnknownOrder,
 }
 
@@ -74,6 +79,7 @@ impl NoticeOutcome {
             NoticeOutcome::Duplicate => "duplicate",
             NoticeOutcome::Ignored => "ignored",
             NoticeOutcome::NotApplicable => "not_applicable",
+            NoticeOutcome::LatePaymentRefunded => "late_payment_refunded",
             NoticeOutcome::UnknownOrder => "unknown_order",
         }
     }
@@ -146,6 +152,19 @@ impl<O: OrderStore> Orders<'_, O> {
         }
     }
 
+    /// Cancels an unpaid order (its stock is released) and then its provider payment, so the
+    /// shopper can no longer complete it. The provider call is best effort: a payment that
+    /// still succeeds later is refunded automatically ([`Self::apply_payment`]).
+    pub async fn cancel(
+        &self,
+        id: Uuid,
+        provider: impl FnOnce() -> Result<Provider, PaymentError>,
+    ) -> Result<Order, OrderError> {
+        let order = self.apply(id, OrderEvent::Cancel).await?;
+        cancel_payment(&order, provider).await;
+        Ok(order)
+    }
+
     /// Marks a manual-payment order paid.
     pub async fn mark_paid(&self, id: Uuid) -> Result<Order, OrderError> {
         let order = self.get(id).await?;
@@ -179,11 +198,16 @@ impl<O: OrderStore> Orders<'_, O> {
 
     /// Applies a verified payment event once: its id is recorded with the order change, and an
     /// event that cannot apply is acknowledged (recorded) so the provider stops redelivering.
+    ///
+    /// A payment that succeeds for an order that expired, was cancelled or failed is refunded
+    /// through `provider` before the event is recorded; if the refund fails the error goes back
+    /// to the provider, which redelivers (the refund is keyed by order, so it happens once).
     pub async fn apply_payment(
         &self,
         tenant: &str,
         notice: PaymentNotice<'_>,
-    ) -> Result<NoticeOutcome, StoreError> {
+        provider: impl FnOnce() -> Result<Provider, PaymentError>,
+    ) -> Result<NoticeOutcome, OrderError> {
         let Some((event, order_id)) = notice.target else {
             let fresh = self
                 .store
@@ -195,6 +219,17 @@ impl<O: OrderStore> Orders<'_, O> {
                 NoticeOutcome::Duplicate
             });
         };
+        if event == OrderEvent::PaymentSucceeded
+            && let Some(reference) = notice.payment_ref
+        {
+            // Refunds go to the payment that paid (a Checkout Session makes its own intent).
+            match self.store.order(order_id).await? {
+                Some(o) if o.status == OrderStatus::PendingPayment => {
+                    self.store.set_payment_ref(order_id, reference).await?
+                }
+                _ => {}
+            }
+        }
         match self
             .store
             .apply(order_id, event, Some((notice.event_id, notice.kind)))
@@ -202,6 +237,30 @@ impl<O: OrderStore> Orders<'_, O> {
         {
             Ok(Applied::Done(order)) => Ok(NoticeOutcome::Applied(order.status)),
             Ok(Applied::Duplicate) => Ok(NoticeOutcome::Duplicate),
+            Err(TransitionError::Illegal(e))
+                if event == OrderEvent::PaymentSucceeded && e.from.never_paid() =>
+            {
+                let order = self.get(order_id).await?;
+                let reference = notice.payment_ref.or(order.payment_ref.as_deref());
+                tracing::warn!(tenant, order = %order_id, status = %order.status,
+                    "payment arrived for an order that cannot take it; refunding");
+                let provider = provider()?;
+                if provider.name() != order.payment_provider {
+                    return Err(OrderError::ProviderGone);
+                }
+                provider.refund(order.id, reference).await?;
+                Ok(
+                    if self
+                        .store
+                        .record_late_refund(order_id, notice.event_id, notice.kind)
+                        .await?
+                    {
+                        NoticeOutcome::LatePaymentRefunded
+                    } else {
+                        NoticeOutcome::Duplicate
+                    },
+                )
+            }
             Err(TransitionError::Illegal(e)) => {
                 tracing::warn!(tenant, order = %order_id, error = %e, "payment event does not apply");
                 self.store
@@ -215,7 +274,28 @@ impl<O: OrderStore> Orders<'_, O> {
                     .await?;
                 Ok(NoticeOutcome::UnknownOrder)
             }
-            Err(TransitionError::Store(e)) => Err(e),
+            Err(TransitionError::Store(e)) => Err(e.into()),
         }
+    }
+}
+
+/// Cancels the provider payment of an order that will never be paid (best effort, logged).
+pub async fn cancel_payment(
+    order: &Order,
+    provider: impl FnOnce() -> Result<Provider, PaymentError>,
+) {
+    if order.payment_provider == "manual" || order.payment_ref.is_none() {
+        return;
+    }
+    let result = match provider() {
+        Ok(p) if p.name() == order.payment_provider => p.cancel(order.payment_ref.as_deref()).await,
+        Ok(_) => Err(PaymentError::NotConfigured(
+            "the order's provider is no longer the store's",
+        )),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(order = %order.id, error = %e,
+            "payment not cancelled; a late payment will be refunded when it arrives");
     }
 }

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "cart_orders",
         include_str!("../../migrations/0100_cart_orders.sql"),
     ),
+    (
+        101,
+        "manual_payment_holds",
+        include_str!("../../migrations/0101_manual_payment_holds.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

@@ -66,6 +66,15 @@ impl OrderStatus {
         }
     }
 
+    /// True for the end states of an order that was never paid: money arriving for one of them
+    /// is not the order's and goes back.
+    pub fn never_paid(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::PaymentFailed
+        )
+    }
+
     /// True while the order holds reserved (not yet sold) stock.
     pub fn holds_reservation(self) -> bool {
         self == OrderStatus::PendingPayment

@@ -38,8 +38,9 @@ pub struct Order {
     pub payment_provider: String,
     /// The provider's payment id (a Stripe PaymentIntent id).
     pub payment_ref: Option<String>,
-    /// While `pending_payment`: when the reserved stock is released.
-    pub reserved_until: DateTime<Utc>,
+    /// While `pending_payment`: when the reserved stock is released; absent when it is held
+    /// until the merchant marks the order paid or cancels it (manual payments by default).
+    pub reserved_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -55,7 +56,7 @@ pub struct NewOrder {
     pub total: Money,
     pub payment_provider: String,
     pub payment_ref: Option<String>,
-    pub reserved_until: DateTime<Utc>,
+    pub reserved_until: Option<DateTime<Utc>>,
 }
 
 /// What a checkout under an `Idempotency-Key` came to. `R` is the reply the key records for

@@ -100,6 +100,61 @@ impl OrderStore for PgOrders {
         Ok(Applied::Done(Box::new(order)))
     }
 
+    /// Records the provider's refund of a payment that arrived for an order that can no longer
+    /// take it, with the payment event id and an `order.late_payment_refunded` outbox event, in
+    /// one transaction; false when the event was handled before.
+    async fn record_late_refund(
+        &self,
+        order_id: Uuid,
+        event_id: &str,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+        if !record_payment_event(&tx, self.t(), event_id, kind).await? {
+            tx.rollback().await.map_err(pg_err)?;
+            return Ok(false);
+        }
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let row = tx
+            .query_one(&stmt, &[&self.t(), &order_id])
+            .await
+            .map_err(pg_err)?;
+        let mut order = order_from(&row)?;
+        order.lines = lines_of(&tx, self.t(), &[order_id])
+            .await?
+            .remove(&order_id)
+            .unwrap_or_default();
+        self.outbox(&tx, &order, "order.late_payment_refunded")
+            .await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
+    }
+
+    /// Points the order at the provider payment that pays it (a Checkout Session makes its own
+    /// PaymentIntent): refunds go to that one.
+    async fn set_payment_ref(&self, order_id: Uuid, reference: &str) -> Result<(), StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE orders SET payment_ref = $3, updated_at = now()
+                 WHERE tenant_id = $1 AND id = $2 AND payment_ref IS DISTINCT FROM $3",
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.execute(&stmt, &[&self.t(), &order_id, &reference])
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(())
+    }
+
     /// Records a payment event id without changing any order; false when seen before.
     async fn record_payment_event(&self, event_id: &str, kind: &str) -> Result<bool, StoreError> {
         let mut client = self.db.client().await?;
