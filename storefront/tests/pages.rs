@@ -507,7 +507,7 @@ async fn a_guest_checks_out_with_an_email() {
 }
 
 #[tokio::test]
-async fn a_stripe_store_pays_with_the_test_card() {
+async fn a_stripe_store_pays_on_stripe_checkout_and_the_webhook_confirms() {
     let dsn = app_database().await;
     let mut t = tenant("stripy", &dsn, &unique("sf-pages-"));
     t.payments = emporium_tenant_config::Payments {
@@ -554,8 +554,13 @@ async fn a_stripe_store_pays_with_the_test_card() {
         placed.body
     );
     let order = placed.field("order");
+    assert!(placed.body.contains("Pay with card"), "{}", placed.body);
+    assert!(
+        !placed.body.contains("test card"),
+        "no test-mode shortcut in the pages"
+    );
 
-    // Someone else's form (no CSRF) cannot pay it; the shopper can.
+    // Someone else's form (no CSRF) cannot pay it; the shopper is sent to Stripe's hosted page.
     let mut other = Browser::new(&app, host(&t));
     assert_eq!(
         other
@@ -564,12 +569,56 @@ async fn a_stripe_store_pays_with_the_test_card() {
             .status,
         403
     );
-    let paid = b
+    let pay = b
         .post(
             "/checkout/pay",
             &[("csrf", csrf.as_str()), ("order", order.as_str())],
         )
         .await;
-    assert_eq!(paid.status, 200, "{}", paid.body);
-    assert!(paid.body.contains("Payment submitted"));
+    assert_eq!(pay.status, 303, "{}", pay.body);
+    let to = pay.location.expect("a redirect to Stripe");
+    assert!(to.starts_with("https://"), "{to}");
+
+    // Back from Stripe before the webhook: waiting; after it: paid.
+    let back = format!("/checkout/complete?order={order}");
+    let waiting = b.get(&back).await;
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+    assert!(
+        waiting.body.contains("Waiting for your payment"),
+        "{}",
+        waiting.body
+    );
+    let event = json!({"id": unique("evt_cs_"), "type": "checkout.session.completed",
+        "data": {"object": {"id": "cs_test_1", "payment_status": "paid",
+                            "payment_intent": "pi_from_session", "metadata": {"order_id": order}}}})
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signature = format!(
+        "t={now},v1={}",
+        emporium_storefront::payments::stripe::sign("whsec_test", now, event.as_bytes())
+    );
+    let res = app
+        .req(Method::POST, host(&t), "/api/v1/payments/webhook")
+        .header("Stripe-Signature", signature)
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(outcome["outcome"], "paid", "{outcome}");
+    let done = b.get(&back).await;
+    assert!(done.body.contains("received your payment"), "{}", done.body);
+    let (_, o, _) = app
+        .call(
+            Method::GET,
+            host(&t),
+            &format!("/api/v1/admin/orders/{order}"),
+            Some(&t.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        o["payment_ref"], "pi_from_session",
+        "refunds go to the session's payment"
+    );
 }

@@ -88,7 +88,7 @@ fn received(outcome: &str) -> Response {
 #[utoipa::path(post, path = "/api/v1/payments/webhook", tag = "orders",
     params(("Stripe-Signature" = String, Header)),
     request_body(content = String, description = "a Stripe event, as Stripe sent it"),
-    responses((status = 200, description = "handled, duplicate or ignored"),
+    responses((status = 200, description = "`{received, outcome}`: the order's new status, `duplicate`, `ignored`, `not_applicable`, `unknown_order` or `late_payment_refunded`"),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "bad, missing or expired signature"),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "this store does not take Stripe payments")))]
 pub async fn webhook(

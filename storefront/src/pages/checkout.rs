@@ -5,9 +5,9 @@
 
 use axum::{
     Form,
-    extract::{State, rejection::FormRejection},
-    http::{HeaderValue, StatusCode},
-    response::Response,
+    extract::{Query, State, rejection::FormRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse as _, Response},
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -18,9 +18,13 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::{inventory::check_idempotency_key, orders::OrderStatus, ports::CustomerStore as _},
+    domain::{
+        inventory::check_idempotency_key,
+        orders::{Order, OrderStatus},
+        ports::CustomerStore as _,
+    },
     http::{checkout::recorded_reply, error::ApiError, idempotency::StoredResponse},
-    payments::Provider,
+    payments::{Provider, stripe::SessionRequest},
     services::{
         carts::CartView,
         checkout::{CheckoutRequest, CheckoutResponse, PlaceOrderError, Placed},
@@ -54,12 +58,24 @@ pub fn status_label(s: OrderStatus) -> &'static str {
     }
 }
 
-fn payment_note(provider: &str) -> &'static str {
+fn payment_note(provider: &str, manual_hold: Option<std::time::Duration>) -> String {
     if provider == "stripe" {
-        "Pay by card with Stripe (test mode in development)."
-    } else {
-        "Pay by bank transfer or on collection: the store confirms your payment by hand."
+        return "Pay by card on Stripe's secure page after placing the order.".into();
     }
+    let held = match manual_hold {
+        None => "your items are held for you until then".to_owned(),
+        Some(d) if d.as_secs() >= 7200 => format!(
+            "your items are held for {} hours, then the order lapses",
+            d.as_secs() / 3600
+        ),
+        Some(d) => format!(
+            "your items are held for {} minutes, then the order lapses",
+            (d.as_secs() / 60).max(1)
+        ),
+    };
+    format!(
+        "Pay by bank transfer or on collection: the store confirms your payment by hand; {held}."
+    )
 }
 
 async fn customer_email(shop: &Shopper) -> Result<Option<String>, PageError> {
@@ -77,7 +93,14 @@ async fn customer_email(shop: &Shopper) -> Result<Option<String>, PageError> {
 pub async fn show(State(state): State<AppState>, shop: Shopper) -> Result<Response, PageError> {
     let cart = cart::current(&state, &shop).await?;
     let email = customer_email(&shop).await?.unwrap_or_default();
-    Ok(render(&shop, cart.as_ref(), &email, None, StatusCode::OK))
+    Ok(render(
+        state.settings.manual_payment_hold,
+        &shop,
+        cart.as_ref(),
+        &email,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 fn summary(cart: &CartView) -> Markup {
@@ -100,6 +123,7 @@ fn summary(cart: &CartView) -> Markup {
 }
 
 fn render(
+    manual_hold: Option<std::time::Duration>,
     shop: &Shopper,
     cart: Option<&CartView>,
     email: &str,
@@ -128,7 +152,7 @@ fn render(
                     }
                     fieldset {
                         legend { "Payment" }
-                        p { (payment_note(provider)) }
+                        p { (payment_note(provider, manual_hold)) }
                     }
                     p { button type="submit" { "Place order" } }
                 }
@@ -141,25 +165,14 @@ fn render(
     shop.render(status, "Checkout", main)
 }
 
-/// Stripe test mode (a `sk_test_` key, or stripe-mock through `apiBase`): the page can pay with
-/// Stripe's test card token `pm_card_visa`, so no card data ever reaches the runtime. Live keys
-/// need Stripe.js in the browser, which these pages do not load (no external assets).
-fn stripe_test_mode(shop: &Shopper) -> bool {
-    let p = &shop.tenant.config.payments;
-    p.provider == emporium_tenant_config::PaymentProvider::Stripe
-        && (p.api_base.is_some()
-            || p.secret_key
-                .as_deref()
-                .is_some_and(|k| k.starts_with("sk_test_")))
-}
-
-fn test_card_form(shop: &Shopper, order: Uuid) -> Markup {
+/// The "Pay with card" button of a Stripe order: it sends the shopper to Stripe's hosted page.
+fn pay_form(shop: &Shopper, order: Uuid, label: &str) -> Markup {
     html! {
         form method="post" action="/checkout/pay" {
             (shop.csrf_field())
             input type="hidden" name="order" value=(order);
-            p class="hint" { "This store runs in Stripe test mode: no real card is charged." }
-            button type="submit" { "Pay with Stripe test card" }
+            p class="hint" { "You pay on Stripe's secure page and come back here; the store never sees your card." }
+            button type="submit" { (label) }
         }
     }
 }
@@ -172,8 +185,23 @@ pub struct PayForm {
     order: String,
 }
 
-/// `POST /checkout/pay`: confirms the order's PaymentIntent with Stripe's test card token. The
-/// order turns paid when Stripe's signed webhook arrives, as for any other payment.
+/// The shopper's unpaid Stripe order named by a form or link, or why there is nothing to pay.
+async fn payable_order(state: &AppState, shop: &Shopper, raw_id: &str) -> Result<Order, PageError> {
+    let id = Uuid::parse_str(raw_id.trim()).map_err(|_| PageError::NotFound)?;
+    match state
+        .orders(&shop.tenant)
+        .for_shopper(id, shop.customer())
+        .await
+    {
+        Ok(order) => Ok(order),
+        Err(OrderError::NotFound) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /checkout/pay`: opens a Stripe Checkout Session for the order and redirects the shopper
+/// to Stripe's hosted page (no card data ever reaches the runtime). Stripe sends the shopper
+/// back to `/checkout/complete`; the order turns paid when Stripe's signed webhook arrives.
 pub async fn pay(
     State(state): State<AppState>,
     shop: Shopper,
@@ -181,52 +209,113 @@ pub async fn pay(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     shop.check_csrf(&form.csrf)?;
-    if !stripe_test_mode(&shop) {
-        return Err(PageError::NotFound);
-    }
-    let id = Uuid::parse_str(form.order.trim()).map_err(|_| PageError::NotFound)?;
-    let order = match state
-        .orders(&shop.tenant)
-        .for_shopper(id, shop.customer())
-        .await
-    {
-        Ok(order) => order,
-        Err(OrderError::NotFound) => return Err(PageError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    let reference = match (&order.payment_ref, order.status) {
-        (Some(r), OrderStatus::PendingPayment) if order.payment_provider == "stripe" => r.clone(),
-        _ => {
-            return Err(ApiError::Conflict {
-                field: Some("order".into()),
-                detail: format!(
-                    "this order is {}; there is nothing to pay",
-                    status_label(order.status).to_lowercase()
-                ),
-            }
-            .into());
-        }
-    };
-    let Provider::Stripe(stripe) =
+    let Ok(Provider::Stripe(stripe)) =
         Provider::for_tenant(&shop.tenant.config.payments, &state.payments_http)
-            .map_err(ApiError::from)?
     else {
         return Err(PageError::NotFound);
     };
-    let intent = stripe
-        .confirm_intent(&reference, "pm_card_visa")
+    let order = payable_order(&state, &shop, &form.order).await?;
+    if order.payment_provider != "stripe" || order.status != OrderStatus::PendingPayment {
+        return Err(ApiError::Conflict {
+            field: Some("order".into()),
+            detail: format!(
+                "this order is {}; there is nothing to pay",
+                status_label(order.status).to_lowercase()
+            ),
+        }
+        .into());
+    }
+    let origin = format!(
+        "{}://{}",
+        if shop.secure { "https" } else { "http" },
+        shop.tenant
+            .config
+            .domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost")
+    );
+    let order_id = order.id.to_string();
+    let description = format!("Order {order_id} at {}", shop.tenant.config.display_name);
+    let success = format!("{origin}/checkout/complete?order={order_id}");
+    let cancel = format!("{origin}/checkout/complete?order={order_id}&cancelled=1");
+    let session = stripe
+        .create_checkout_session(&SessionRequest {
+            order_id: &order_id,
+            amount_minor: order.total.amount_minor,
+            currency: &order.total.currency,
+            description: &description,
+            email: order.email.as_deref(),
+            success_url: &success,
+            cancel_url: &cancel,
+        })
         .await
         .map_err(ApiError::from)?;
+    let url = session
+        .url
+        .filter(|u| u.starts_with("https://"))
+        .ok_or_else(|| ApiError::Internal("Stripe gave the session no https url".into()))?;
+    // The session pays with its own PaymentIntent: the one checkout started must not be payable
+    // too. Best effort; a payment that slips through anyway is refunded when it arrives.
+    if let Some(intent) = order
+        .payment_ref
+        .as_deref()
+        .filter(|r| r.starts_with("pi_"))
+        && let Err(e) = stripe.cancel_intent(intent).await
+    {
+        tracing::info!(order = %order.id, error = %e, "checkout's own PaymentIntent not cancelled");
+    }
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompleteQuery {
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    cancelled: Option<String>,
+}
+
+/// `GET /checkout/complete`: where Stripe sends the shopper back. Says where the order stands:
+/// paid once the webhook arrived, else waiting for Stripe (or, when the shopper cancelled on
+/// Stripe's page, a button to try again).
+pub async fn complete(
+    State(state): State<AppState>,
+    shop: Shopper,
+    Query(q): Query<CompleteQuery>,
+) -> Result<Response, PageError> {
+    let order = payable_order(&state, &shop, &q.order).await?;
+    let pending = order.status == OrderStatus::PendingPayment;
     let main = html! {
-        h1 { "Payment submitted" }
+        h1 { @if pending { "Waiting for your payment" } @else { "Your order" } }
         p class="notice" role="status" {
-            "Stripe answered “" (intent.status) "” for order " strong { (order.id) } ". "
-            "The order shows as paid once Stripe confirms the payment to the store."
+            "Order " strong { (order.id) } " · " (status_label(order.status))
         }
+        @if pending && q.cancelled.is_some() {
+            p { "The payment was not completed. Your items are held until " (held_until(&order)) "." }
+            (pay_form(&shop, order.id, "Try paying again"))
+        } @else if pending {
+            p { "Stripe is confirming your payment to the store; reload this page in a moment." }
+        } @else if order.status == OrderStatus::Paid {
+            p { "Thank you: the store received your payment." }
+        }
+        p class="price" { "Total: " (money(&order.total)) }
         @if shop.session.is_some() { p { a href="/account" { "See your orders" } } }
         @else { p { a href="/" { "Continue shopping" } } }
     };
-    Ok(shop.render(StatusCode::OK, "Payment submitted", main))
+    Ok(shop.render(StatusCode::OK, "Payment", main))
+}
+
+fn held_until(order: &Order) -> String {
+    match order.reserved_until {
+        Some(t) => t.format("%H:%M UTC").to_string(),
+        None => "the store confirms it".into(),
+    }
 }
 
 /// Places the order with the form's key, read as the API reads an `Idempotency-Key` header.
@@ -258,6 +347,7 @@ pub async fn place(
             Some(c) => c.id,
             None => {
                 return Ok(render(
+                    state.settings.manual_payment_hold,
                     &shop,
                     None,
                     &form.email,
@@ -278,7 +368,14 @@ pub async fn place(
             return match shopper_message(&e) {
                 Some(m) => {
                     let cart = cart::current(&state, &shop).await?;
-                    Ok(render(&shop, cart.as_ref(), email, Some(&m), status_of(&e)))
+                    Ok(render(
+                        state.settings.manual_payment_hold,
+                        &shop,
+                        cart.as_ref(),
+                        email,
+                        Some(&m),
+                        status_of(&e),
+                    ))
                 }
                 None => Err(e.into()),
             };
@@ -315,10 +412,10 @@ pub async fn place(
             }
         }
         p class="price" { "Total: " (money(&o.total)) }
-        p { (payment_note(&placed.payment.provider)) }
+        p { (payment_note(&placed.payment.provider, state.settings.manual_payment_hold)) }
         @if let Some(r) = &placed.payment.reference { p class="hint" { "Payment reference: " (r) } }
-        @if placed.payment.provider == "stripe" && stripe_test_mode(&shop) && o.status == OrderStatus::PendingPayment {
-            (test_card_form(&shop, o.id))
+        @if placed.payment.provider == "stripe" && o.status == OrderStatus::PendingPayment {
+            (pay_form(&shop, o.id, "Pay with card"))
         }
         @if shop.session.is_some() {
             p { a href="/account" { "See your orders" } }

@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cart", get(cart::show).post(cart::change))
         .route("/checkout", get(checkout::show).post(checkout::place))
         .route("/checkout/pay", post(checkout::pay))
+        .route("/checkout/complete", get(checkout::complete))
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/register", get(register::show).post(register::submit))
         .route("/account", get(account::show))
@@ -56,9 +57,12 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/stock.js", get(assets::stock_script))
 }
 
-/// Security headers every page carries: no external anything, no framing, no sniffing.
+/// Security headers every page carries: no external anything, no framing, no sniffing. Forms
+/// post to the store itself; the one that pays redirects to Stripe's hosted Checkout page,
+/// which `form-action` must allow (browsers apply it to the redirect too).
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
-    img-src 'self' https: http: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    img-src 'self' https: http: data:; form-action 'self' https://checkout.stripe.com; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 pub fn html_response(status: StatusCode, body: Markup) -> Response {
     let mut res = (status, body.into_string()).into_response();

@@ -1,6 +1,8 @@
 //! Stripe over plain HTTP (form-encoded, as the Stripe API expects): PaymentIntents create,
-//! confirm, capture, and refunds; plus webhook signature verification. Card data never reaches
-//! the runtime: the shopper's browser confirms with the intent's `client_secret`.
+//! confirm, capture, cancel, refunds and Checkout Sessions; plus webhook signature
+//! verification. Card data never reaches the runtime (PCI scope SAQ A): API clients confirm
+//! with the intent's `client_secret` in Stripe.js, and the bundled pages send the shopper to
+//! Stripe's hosted Checkout page, which redirects back; the signed webhook confirms.
 
 use hmac::{Hmac, Mac as _};
 use serde::Deserialize;
@@ -28,6 +30,27 @@ pub struct PaymentIntent {
     pub status: String,
     #[serde(default)]
     pub client_secret: Option<String>,
+}
+
+/// The parts of a Checkout Session the runtime uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    /// Stripe's hosted payment page for the session.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// What a hosted Checkout page shows and where it sends the shopper back.
+pub struct SessionRequest<'a> {
+    pub order_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    /// The one line the hosted page shows (`Order 0190... at Acme`).
+    pub description: &'a str,
+    pub email: Option<&'a str>,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +168,49 @@ impl StripeClient {
             &format!("/v1/payment_intents/{intent_id}/cancel"),
             &[("cancellation_reason", "abandoned".to_owned())],
             Some(&format!("cancel-{intent_id}")),
+        )
+        .await
+    }
+
+    /// A hosted Checkout page for an order: one line for the order's total (so shipping, tax
+    /// and discounts always reconcile with what the order says), the order id in the session's
+    /// and its PaymentIntent's metadata (the webhook finds the order by it). Keyed by order, so
+    /// paying again after coming back reuses the session while Stripe keeps it.
+    pub async fn create_checkout_session(
+        &self,
+        req: &SessionRequest<'_>,
+    ) -> Result<CheckoutSession, PaymentError> {
+        let mut form = vec![
+            ("mode", "payment".to_owned()),
+            ("client_reference_id", req.order_id.to_owned()),
+            ("metadata[order_id]", req.order_id.to_owned()),
+            (
+                "payment_intent_data[metadata][order_id]",
+                req.order_id.to_owned(),
+            ),
+            ("line_items[0][quantity]", "1".to_owned()),
+            (
+                "line_items[0][price_data][currency]",
+                req.currency.to_ascii_lowercase(),
+            ),
+            (
+                "line_items[0][price_data][unit_amount]",
+                req.amount_minor.to_string(),
+            ),
+            (
+                "line_items[0][price_data][product_data][name]",
+                req.description.to_owned(),
+            ),
+            ("success_url", req.success_url.to_owned()),
+            ("cancel_url", req.cancel_url.to_owned()),
+        ];
+        if let Some(email) = req.email {
+            form.push(("customer_email", email.to_owned()));
+        }
+        self.post(
+            "/v1/checkout/sessions",
+            &form,
+            Some(&format!("session-{}-{}", req.order_id, req.amount_minor)),
         )
         .await
     }
