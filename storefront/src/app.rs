@@ -230,6 +230,15 @@ impl AppState {
         }
     }
 
+    pub fn store_settings<'a>(
+        &'a self,
+        tenant: &'a TenantRuntime,
+    ) -> crate::services::store_settings::StoreSettings<'a, PgOrders> {
+        crate::services::store_settings::StoreSettings {
+            store: &tenant.orders,
+        }
+    }
+
     pub fn orders<'a>(&'a self, tenant: &'a TenantRuntime) -> Orders<'a, PgOrders> {
         Orders {
             store: &tenant.orders,

@@ -622,3 +622,66 @@ async fn a_stripe_store_pays_on_stripe_checkout_and_the_webhook_confirms() {
         "refunds go to the session's payment"
     );
 }
+
+#[tokio::test]
+async fn a_shopper_gives_an_address_and_picks_a_shipping_method() {
+    let (app, t) = start().await;
+    let (_id, sku) = store(&app, &t).await;
+    let zones = json!({"zones": [{"id": "de", "name": "Germany", "countries": ["DE"], "methods": [
+        {"id": "standard", "name": "Standard parcel", "price": {"amount_minor": 490, "currency": "EUR"}}]}]});
+    let (s, b, _) = admin(&app, &t, Method::PUT, "/api/v1/admin/shipping", zones).await;
+    assert_eq!(s, 200, "{b}");
+    let mut b = Browser::new(&app, host(&t));
+    let csrf = Browser::csrf(&b.get("/signin").await);
+    assert_eq!(b.cart_form(&csrf, "add", &sku, "2").await.status, 303);
+    let checkout = b.get("/checkout").await;
+    assert!(
+        checkout.body.contains(r#"name="ship_line1""#),
+        "{}",
+        checkout.body
+    );
+    assert!(
+        checkout.body.contains("Standard parcel"),
+        "{}",
+        checkout.body
+    );
+    let (key, cart) = (checkout.field("key"), checkout.field("cart"));
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("key", key.as_str()),
+        ("cart", cart.as_str()),
+        ("email", "guest@example.com"),
+        ("ship_name", "Ann Example"),
+        ("ship_line1", "Hauptstr. 1"),
+        ("ship_city", "Berlin"),
+        ("ship_country", "fr"),
+        ("shipping_method", "standard"),
+    ];
+    // A country the store does not ship to: the form comes back, filled in, saying why.
+    let refused = b.post("/checkout", &form).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("does not ship to FR"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains(r#"value="Hauptstr. 1""#),
+        "{}",
+        refused.body
+    );
+    form[7] = ("ship_country", "de");
+    let placed = b.post("/checkout", &form).await;
+    assert_eq!(placed.status, 200, "{}", placed.body);
+    assert!(
+        placed.body.contains("Shipping (Standard parcel): 4.90 EUR"),
+        "{}",
+        placed.body
+    );
+    assert!(
+        placed.body.contains("Ships to Ann Example"),
+        "{}",
+        placed.body
+    );
+    assert!(placed.body.contains("Total: 29.90 EUR"), "{}", placed.body);
+}

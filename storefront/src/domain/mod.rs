@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod orders;
 pub mod ports;
 pub mod pricing;
+pub mod shipping;
 pub mod tenancy;
 
 /// A rule an input broke, naming the field so a client can point at it.

@@ -332,6 +332,33 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
 }
 
+/// The merchant's settings documents by name (`shipping`, ...), stored as the domain validated
+/// them.
+pub trait SettingsStore: Send + Sync {
+    fn settings(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, StoreError>> + Send;
+    fn put_settings(
+        &self,
+        name: &str,
+        doc: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Signed-in customers' saved addresses, one document per customer.
+pub trait AddressBookStore: Send + Sync {
+    fn address_book(
+        &self,
+        customer: Uuid,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, StoreError>> + Send;
+    fn set_address_book(
+        &self,
+        customer: Uuid,
+        doc: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Order events written with the changes that caused them, waiting to be sent.
 pub trait OutboxStore: Send + Sync {
     /// Hands up to `limit` unsent events (oldest first) to `send` and marks them sent only when

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod search;
+pub mod store_settings;
 
 use axum::{
     Router,
@@ -68,6 +69,18 @@ pub fn router(state: AppState) -> Router {
             put(admin::replace_category).delete(admin::delete_category),
         )
         .route("/carts/{id}/checkout", post(checkout::checkout))
+        .route(
+            "/carts/{id}/shipping-options",
+            get(store_settings::shipping_options),
+        )
+        .route(
+            "/me/addresses",
+            get(store_settings::show_address_book).put(store_settings::set_address_book),
+        )
+        .route(
+            "/admin/shipping",
+            get(store_settings::show_shipping).put(store_settings::set_shipping),
+        )
         .route("/me/orders", get(orders::my_orders))
         .route("/orders/{id}", get(orders::show))
         .route("/payments/webhook", post(payments::webhook))

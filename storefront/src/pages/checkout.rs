@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     app::AppState,
+    domain::shipping::{Address, ShippingSettings},
     domain::{
         inventory::check_idempotency_key,
         orders::{Order, OrderStatus},
@@ -29,6 +30,7 @@ use crate::{
         carts::CartView,
         checkout::{CheckoutRequest, CheckoutResponse, PlaceOrderError, Placed},
         orders::OrderError,
+        store_settings::{SHIPPING, SettingsError, load_settings},
     },
 };
 
@@ -44,6 +46,138 @@ pub struct CheckoutForm {
     cart: String,
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    ship_name: String,
+    #[serde(default)]
+    ship_line1: String,
+    #[serde(default)]
+    ship_line2: String,
+    #[serde(default)]
+    ship_city: String,
+    #[serde(default)]
+    ship_postal_code: String,
+    #[serde(default)]
+    ship_region: String,
+    #[serde(default)]
+    ship_country: String,
+    #[serde(default)]
+    shipping_method: String,
+}
+
+impl CheckoutForm {
+    /// The address typed in, if any field was (the service names what is missing).
+    fn shipping_address(&self) -> Option<Address> {
+        let t = |s: &str| s.trim().to_owned();
+        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let fields = [
+            &self.ship_name,
+            &self.ship_line1,
+            &self.ship_city,
+            &self.ship_country,
+        ];
+        fields
+            .iter()
+            .any(|f| !f.trim().is_empty())
+            .then(|| Address {
+                name: t(&self.ship_name),
+                line1: t(&self.ship_line1),
+                line2: opt(&self.ship_line2),
+                city: t(&self.ship_city),
+                postal_code: opt(&self.ship_postal_code),
+                region: opt(&self.ship_region).map(|r| r.to_ascii_uppercase()),
+                country: t(&self.ship_country).to_ascii_uppercase(),
+                phone: None,
+            })
+    }
+}
+
+/// What the checkout form offers beside the cart: the payment rule and, when the store ships
+/// and the cart holds goods to ship, the address and the merchant's methods.
+struct FormContext {
+    manual_hold: Option<std::time::Duration>,
+    shipping: Option<ShippingSettings>,
+    address: Option<Address>,
+    method: Option<String>,
+}
+
+async fn form_context(
+    state: &AppState,
+    shop: &Shopper,
+    cart: Option<&CartView>,
+) -> Result<FormContext, PageError> {
+    let settings: ShippingSettings = load_settings(&shop.tenant.orders, SHIPPING).await?;
+    let snap = state.catalog.snapshot(&shop.tenant.catalog).await?;
+    let ships = cart.is_some_and(|c| {
+        c.lines.iter().any(|l| {
+            snap.catalog
+                .variant(&l.sku)
+                .is_some_and(|v| v.requires_shipping)
+        })
+    });
+    let address = match shop.customer() {
+        Some(id) if ships && settings.ships() => state
+            .store_settings(&shop.tenant)
+            .address_book(id)
+            .await
+            .map_err(|e| match e {
+                SettingsError::Store(s) => PageError::from(ApiError::Store(s)),
+                SettingsError::Invalid(i) => PageError::from(ApiError::Invalid(i)),
+            })?
+            .addresses
+            .into_iter()
+            .next(),
+        _ => None,
+    };
+    Ok(FormContext {
+        manual_hold: state.settings.manual_payment_hold,
+        shipping: (ships && settings.ships()).then_some(settings),
+        address,
+        method: None,
+    })
+}
+
+fn address_fields(address: Option<&Address>) -> Markup {
+    let a = address;
+    let v = |f: fn(&Address) -> Option<&str>| a.and_then(f).unwrap_or("").to_owned();
+    let field = |name: &str, label: &str, value: String, required: bool, autocomplete: &str| {
+        html! {
+            div class="field" {
+                label for=(name) { (label) }
+                input type="text" id=(name) name=(name) value=(value) required[required] autocomplete=(autocomplete);
+            }
+        }
+    };
+    html! {
+        (field("ship_name", "Full name", v(|a| Some(&a.name)), true, "shipping name"))
+        (field("ship_line1", "Street and number", v(|a| Some(&a.line1)), true, "shipping address-line1"))
+        (field("ship_line2", "Address line 2 (optional)", v(|a| a.line2.as_deref()), false, "shipping address-line2"))
+        (field("ship_postal_code", "Postal code", v(|a| a.postal_code.as_deref()), false, "shipping postal-code"))
+        (field("ship_city", "City", v(|a| Some(&a.city)), true, "shipping address-level2"))
+        (field("ship_region", "Region code (optional, e.g. BY)", v(|a| a.region.as_deref()), false, "shipping address-level1"))
+        (field("ship_country", "Country code (e.g. DE)", v(|a| Some(&a.country)), true, "shipping country"))
+    }
+}
+
+fn method_choice(settings: &ShippingSettings, chosen: Option<&str>) -> Markup {
+    html! {
+        div class="field" {
+            label for="shipping_method" { "Shipping method" }
+            select id="shipping_method" name="shipping_method" required {
+                @for z in &settings.zones {
+                    optgroup label=(z.name) {
+                        @for m in &z.methods {
+                            option value=(m.id) selected[chosen == Some(m.id.as_str())] {
+                                (m.name) " · " (money(&m.price))
+                                @if m.per_kg.is_some() { " + by weight" }
+                                @if let Some(f) = &m.free_over { " · free from " (money(f)) }
+                            }
+                        }
+                    }
+                }
+            }
+            p class="hint" { "Pick a method for the zone your address is in; the order shows the exact price." }
+        }
+    }
 }
 
 pub fn status_label(s: OrderStatus) -> &'static str {
@@ -93,8 +227,9 @@ async fn customer_email(shop: &Shopper) -> Result<Option<String>, PageError> {
 pub async fn show(State(state): State<AppState>, shop: Shopper) -> Result<Response, PageError> {
     let cart = cart::current(&state, &shop).await?;
     let email = customer_email(&shop).await?.unwrap_or_default();
+    let ctx = form_context(&state, &shop, cart.as_ref()).await?;
     Ok(render(
-        state.settings.manual_payment_hold,
+        &ctx,
         &shop,
         cart.as_ref(),
         &email,
@@ -123,7 +258,7 @@ fn summary(cart: &CartView) -> Markup {
 }
 
 fn render(
-    manual_hold: Option<std::time::Duration>,
+    ctx: &FormContext,
     shop: &Shopper,
     cart: Option<&CartView>,
     email: &str,
@@ -150,9 +285,16 @@ fn render(
                         input type="email" id="email" name="email" value=(email) autocomplete="email" required[shop.session.is_none()] aria-describedby="email-hint";
                         p id="email-hint" class="hint" { "We only use it for this order." }
                     }
+                    @if let Some(settings) = &ctx.shipping {
+                        fieldset {
+                            legend { "Shipping address" }
+                            (address_fields(ctx.address.as_ref()))
+                            (method_choice(settings, ctx.method.as_deref()))
+                        }
+                    }
                     fieldset {
                         legend { "Payment" }
-                        p { (payment_note(provider, manual_hold)) }
+                        p { (payment_note(provider, ctx.manual_hold)) }
                     }
                     p { button type="submit" { "Place order" } }
                 }
@@ -304,11 +446,25 @@ pub async fn complete(
         } @else if order.status == OrderStatus::Paid {
             p { "Thank you: the store received your payment." }
         }
-        p class="price" { "Total: " (money(&order.total)) }
+        (totals(&order))
         @if shop.session.is_some() { p { a href="/account" { "See your orders" } } }
         @else { p { a href="/" { "Continue shopping" } } }
     };
     Ok(shop.render(StatusCode::OK, "Payment", main))
+}
+
+/// An order's totals as the shopper reads them: subtotal, shipping (and where to), total.
+fn totals(o: &Order) -> Markup {
+    html! {
+        @if let Some(s) = &o.shipping {
+            p { "Subtotal: " (money(&o.subtotal)) }
+            p { "Shipping (" (s.name) "): " (money(&s.price)) }
+            @if let Some(a) = &o.shipping_address {
+                p class="hint" { "Ships to " (a.name) ", " (a.line1) ", " (a.city) ", " (a.country) }
+            }
+        }
+        p class="price" { "Total: " (money(&o.total)) }
+    }
 }
 
 fn held_until(order: &Order) -> String {
@@ -346,8 +502,9 @@ pub async fn place(
         Err(_) => match cart::current(&state, &shop).await? {
             Some(c) => c.id,
             None => {
+                let ctx = form_context(&state, &shop, None).await?;
                 return Ok(render(
-                    state.settings.manual_payment_hold,
+                    &ctx,
                     &shop,
                     None,
                     &form.email,
@@ -358,9 +515,14 @@ pub async fn place(
         },
     };
     let email = form.email.trim();
+    let method = Some(form.shipping_method.trim().to_owned()).filter(|m| !m.is_empty());
     let req = CheckoutRequest {
         email: (!email.is_empty()).then(|| email.to_owned()),
+        shipping_address: form.shipping_address(),
+        shipping_method: method.clone(),
+        billing_address: None,
     };
+    let typed = (req.shipping_address.clone(), method);
     let placed = match place_order(&state, &shop, form.key.trim(), cart_id, req).await {
         Ok(placed) => placed,
         Err(e) => {
@@ -368,8 +530,12 @@ pub async fn place(
             return match shopper_message(&e) {
                 Some(m) => {
                     let cart = cart::current(&state, &shop).await?;
+                    let mut ctx = form_context(&state, &shop, cart.as_ref()).await?;
+                    let (address, method) = typed;
+                    ctx.address = address.or(ctx.address);
+                    ctx.method = method;
                     Ok(render(
-                        state.settings.manual_payment_hold,
+                        &ctx,
                         &shop,
                         cart.as_ref(),
                         email,
@@ -411,7 +577,7 @@ pub async fn place(
                 }
             }
         }
-        p class="price" { "Total: " (money(&o.total)) }
+        (totals(o))
         p { (payment_note(&placed.payment.provider, state.settings.manual_payment_hold)) }
         @if let Some(r) = &placed.payment.reference { p class="hint" { "Payment reference: " (r) } }
         @if placed.payment.provider == "stripe" && o.status == OrderStatus::PendingPayment {

@@ -14,14 +14,16 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::store_settings::{SHIPPING, load_settings};
 use crate::{
-    catalog::{CatalogCache, CatalogSource},
+    catalog::{CatalogCache, CatalogSource, Snapshot},
     domain::{
         Invalid,
         inventory::{checkout_fingerprint, reservation_expiry},
-        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine},
-        ports::{CartStore, CheckoutStore, StoreError},
+        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, ShippingLine},
+        ports::{CartStore, CheckoutStore, SettingsStore, StoreError, StoredCart},
         pricing::{self, Money, PricingError},
+        shipping::{self, Address, ShippingOption, ShippingSettings},
     },
     payments::{PaymentError, PaymentProvider as _, Provider},
 };
@@ -33,6 +35,111 @@ pub struct CheckoutRequest {
     /// Where the receipt goes (guests); at most 254 characters.
     #[serde(default)]
     pub email: Option<String>,
+    /// Required when the store ships (has shipping zones) and the cart holds goods to ship.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    /// Defaults to the shipping address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+    /// The id of a method `carts/{id}/shipping-options` offers for the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_method: Option<String>,
+}
+
+/// A cart priced from the catalog as it is now: the order keeps these prices whatever happens
+/// later.
+struct Basket {
+    lines: Vec<OrderLine>,
+    subtotal: Money,
+    weight_grams: u64,
+    /// Some line is a physical good.
+    ships: bool,
+}
+
+fn basket(snap: &Snapshot, cart: &StoredCart) -> Result<Basket, PlaceOrderError> {
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    let (mut weight_grams, mut ships) = (0u64, false);
+    for (sku, qty) in &cart.lines {
+        let variant = snap
+            .catalog
+            .variant(sku)
+            .ok_or_else(|| PlaceOrderError::NoLongerSold { sku: sku.clone() })?;
+        weight_grams += u64::from(variant.weight_grams) * u64::from(*qty);
+        ships |= variant.requires_shipping;
+        lines.push(OrderLine {
+            sku: sku.clone(),
+            product_id: variant.item.id,
+            title: variant.item.title(),
+            quantity: i32::try_from(*qty).map_err(|_| Invalid::new("quantity", "too large"))?,
+            unit_price: variant.price(),
+        });
+    }
+    let line_totals = lines
+        .iter()
+        .map(|l| pricing::line_total(&l.unit_price, l.quantity.unsigned_abs()))
+        .collect::<Result<Vec<Money>, _>>()?;
+    let subtotal = pricing::sum(&line_totals)?.ok_or(PlaceOrderError::EmptyCart)?;
+    Ok(Basket {
+        lines,
+        subtotal,
+        weight_grams,
+        ships,
+    })
+}
+
+/// The shipping the request chose, checked against the merchant's zones: required when the
+/// store ships and the basket holds physical goods, refused otherwise.
+fn chosen_shipping(
+    settings: &ShippingSettings,
+    basket: &Basket,
+    req: &CheckoutRequest,
+) -> Result<Option<ShippingLine>, PlaceOrderError> {
+    if let Some(a) = &req.billing_address {
+        a.validate("billing_address")?;
+    }
+    if !(settings.ships() && basket.ships) {
+        if req.shipping_method.is_some() {
+            return Err(Invalid::new("shipping_method", "nothing in this order ships").into());
+        }
+        if let Some(a) = &req.shipping_address {
+            a.validate("shipping_address")?;
+        }
+        return Ok(None);
+    }
+    let address = req.shipping_address.as_ref().ok_or_else(|| {
+        Invalid::new(
+            "shipping_address",
+            "is required: the cart holds goods to ship",
+        )
+    })?;
+    address.validate("shipping_address")?;
+    let zone = settings.zone_for(address).ok_or_else(|| {
+        Invalid::new(
+            "shipping_address.country",
+            format!("the store does not ship to {}", address.country),
+        )
+    })?;
+    let wanted = req.shipping_method.as_deref().ok_or_else(|| {
+        Invalid::new(
+            "shipping_method",
+            "is required: choose one of carts/{id}/shipping-options",
+        )
+    })?;
+    let method = zone
+        .methods
+        .iter()
+        .find(|m| m.id == wanted)
+        .ok_or_else(|| {
+            Invalid::new(
+                "shipping_method",
+                format!("`{wanted}` is not offered for this address"),
+            )
+        })?;
+    Ok(Some(ShippingLine {
+        method_id: method.id.clone(),
+        name: method.name.clone(),
+        price: shipping::method_price(method, basket.weight_grams, &basket.subtotal)?,
+    }))
 }
 
 /// How the shopper pays for the order.
@@ -101,7 +208,40 @@ pub struct Checkout<'a, C, O, S> {
     pub manual_payment_hold: Option<Duration>,
 }
 
-impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
+impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<'_, C, O, S> {
+    /// The shipping methods the store offers for the cart at `address`, priced for it (empty
+    /// when nothing in the cart ships or the store does not ship there).
+    pub async fn shipping_options(
+        &self,
+        cart_id: Uuid,
+        caller: Option<Uuid>,
+        address: &Address,
+    ) -> Result<Vec<ShippingOption>, PlaceOrderError> {
+        let cart = self
+            .carts
+            .get(cart_id)
+            .await?
+            .ok_or(PlaceOrderError::CartNotFound)?;
+        if cart.owner.is_some() && cart.owner != caller {
+            return Err(PlaceOrderError::NotOwner);
+        }
+        if cart.lines.is_empty() {
+            return Err(PlaceOrderError::EmptyCart);
+        }
+        let snap = self.catalog.snapshot(self.catalog_source).await?;
+        let basket = basket(&snap, &cart)?;
+        if !basket.ships {
+            return Ok(Vec::new());
+        }
+        let settings: ShippingSettings = load_settings(self.orders, SHIPPING).await?;
+        Ok(shipping::options(
+            &settings,
+            address,
+            basket.weight_grams,
+            &basket.subtotal,
+        )?)
+    }
+
     /// Places the order for `cart_id` under `key` (already checked). `reply` makes the reply
     /// recorded under the key from the checkout's answer and the request's fingerprint.
     pub async fn place(
@@ -140,27 +280,18 @@ impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
             return Err(PlaceOrderError::EmptyCart);
         }
 
-        // Prices from the catalog as it is now; the order keeps them whatever happens later.
         let snap = self.catalog.snapshot(self.catalog_source).await?;
-        let mut lines = Vec::with_capacity(cart.lines.len());
-        for (sku, qty) in &cart.lines {
-            let variant = snap
-                .catalog
-                .variant(sku)
-                .ok_or_else(|| PlaceOrderError::NoLongerSold { sku: sku.clone() })?;
-            lines.push(OrderLine {
-                sku: sku.clone(),
-                product_id: variant.item.id,
-                title: variant.item.title(),
-                quantity: i32::try_from(*qty).map_err(|_| Invalid::new("quantity", "too large"))?,
-                unit_price: variant.price(),
-            });
-        }
-        let line_totals = lines
-            .iter()
-            .map(|l| pricing::line_total(&l.unit_price, l.quantity.unsigned_abs()))
-            .collect::<Result<Vec<Money>, _>>()?;
-        let total = pricing::sum(&line_totals)?.ok_or(PlaceOrderError::EmptyCart)?;
+        let basket = basket(&snap, &cart)?;
+        let settings: ShippingSettings = load_settings(self.orders, SHIPPING).await?;
+        let shipping = chosen_shipping(&settings, &basket, &req)?;
+        let total = pricing::sum(
+            std::iter::once(&basket.subtotal).chain(shipping.as_ref().map(|s| &s.price)),
+        )?
+        .ok_or(PlaceOrderError::EmptyCart)?;
+        let billing_address = req
+            .billing_address
+            .clone()
+            .or_else(|| shipping.as_ref().and(req.shipping_address.clone()));
 
         let order_id = Uuid::now_v7();
         let provider = Provider::for_tenant(self.payments, self.payments_http)?;
@@ -174,7 +305,11 @@ impl<C: CartStore, O: CheckoutStore, S: CatalogSource> Checkout<'_, C, O, S> {
             customer_id: customer,
             cart_id,
             email: req.email.clone(),
-            lines,
+            lines: basket.lines,
+            subtotal: basket.subtotal,
+            shipping_address: shipping.as_ref().and(req.shipping_address.clone()),
+            billing_address,
+            shipping,
             total,
             payment_provider: provider.name().to_owned(),
             payment_ref: payment.reference.clone(),

@@ -7,6 +7,7 @@
 //! - [`accounts`]: registration, sign-in, sessions, profile and password.
 //! - [`catalog_admin`]: the merchant's product, category and stock writes.
 //! - [`orders`]: history and lookups, the life cycle, payment provider events.
+//! - [`store_settings`]: the merchant's shipping zones and rates.
 //!
 //! [`passwords`] (argon2 hashing) and [`session_cache`] (validated sessions in memory) serve
 //! [`accounts`].
@@ -18,3 +19,4 @@ pub mod checkout;
 pub mod orders;
 pub mod passwords;
 pub mod session_cache;
+pub mod store_settings;

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "manual_payment_holds",
         include_str!("../../migrations/0101_manual_payment_holds.sql"),
     ),
+    (
+        102,
+        "shipping",
+        include_str!("../../migrations/0102_shipping.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

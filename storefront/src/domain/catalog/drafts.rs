@@ -6,6 +6,9 @@ use serde::Deserialize;
 use super::model::Variant;
 use crate::domain::{Invalid, check_len};
 
+/// Heaviest variant accepted, in grams.
+pub const MAX_WEIGHT_GRAMS: u32 = 1_000_000;
+
 /// What a merchant sends to create or replace a product.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +83,12 @@ impl ProductDraft {
                 ));
             }
             v.price.validate(&format!("{at}.price"))?;
+            if v.weight_grams > MAX_WEIGHT_GRAMS {
+                return Err(Invalid::new(
+                    format!("{at}.weight_grams"),
+                    format!("must be at most {MAX_WEIGHT_GRAMS} (1 tonne)"),
+                ));
+            }
             if &v.price.currency != currency {
                 return Err(Invalid::new(
                     format!("{at}.price.currency"),

@@ -68,6 +68,9 @@ struct SkuRow {
     currency: u16,
     item: u32,
     amount_minor: i64,
+    /// Shipping weight; with the flag below it fits the row's padding (no memory per SKU).
+    weight_grams: u32,
+    requires_shipping: bool,
 }
 
 /// What the catalog says about a SKU.
@@ -76,6 +79,8 @@ pub struct VariantInfo<'a> {
     pub item: &'a Item,
     pub amount_minor: i64,
     pub currency: &'a str,
+    pub weight_grams: u32,
+    pub requires_shipping: bool,
 }
 
 impl VariantInfo<'_> {
@@ -143,6 +148,8 @@ impl Catalog {
                     currency: intern(&mut currencies, &mut currency_index, &v.price.currency),
                     item,
                     amount_minor: v.price.amount_minor,
+                    weight_grams: v.weight_grams,
+                    requires_shipping: v.requires_shipping,
                 });
             }
             // One exact-size allocation per product: measured lower RSS with mimalloc than
@@ -261,6 +268,8 @@ impl Catalog {
             item: &self.items[row.item as usize],
             amount_minor: row.amount_minor,
             currency: &self.currencies[row.currency as usize],
+            weight_grams: row.weight_grams,
+            requires_shipping: row.requires_shipping,
         })
     }
 }
@@ -324,5 +333,14 @@ mod tests {
             vec![products[9].id]
         );
         assert!(c.matcher(&ListFilter::default()).is_all());
+    }
+}
+
+#[cfg(test)]
+mod row_size {
+    /// A SKU row is 24 bytes: weight and shipping flag live in what was padding.
+    #[test]
+    fn a_sku_row_stays_24_bytes() {
+        assert_eq!(std::mem::size_of::<super::SkuRow>(), 24);
     }
 }

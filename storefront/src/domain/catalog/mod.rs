@@ -46,6 +46,8 @@ pub(crate) mod tests {
                 },
                 attributes: BTreeMap::new(),
                 images: vec![],
+                weight_grams: 0,
+                requires_shipping: true,
             }],
             created_at: at,
             updated_at: at,

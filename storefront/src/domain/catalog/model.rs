@@ -20,6 +20,26 @@ pub struct Variant {
     /// Image URLs (http or https).
     #[serde(default)]
     pub images: Vec<String>,
+    /// Shipping weight in grams, for rates by weight (0, the default, when it does not matter).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schema(maximum = 1_000_000)]
+    pub weight_grams: u32,
+    /// False for digital goods: an order of only such variants needs no address and no shipping.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    #[schema(default = true)]
+    pub requires_shipping: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 /// A product as the catalog stores it.

@@ -12,7 +12,15 @@ pub use lifecycle::{
     IllegalTransition, OrderEvent, OrderStatus, StockEffect, Transition, transition,
 };
 
-use super::{ports::StoreError, pricing::Money};
+use super::{ports::StoreError, pricing::Money, shipping::Address};
+
+/// The shipping an order was charged: the method chosen and its price then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShippingLine {
+    pub method_id: String,
+    pub name: String,
+    pub price: Money,
+}
 
 /// A priced order line, frozen at checkout.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -33,6 +41,13 @@ pub struct Order {
     pub cart_id: Uuid,
     pub email: Option<String>,
     pub lines: Vec<OrderLine>,
+    /// The lines at their prices.
+    pub subtotal: Money,
+    /// Absent when nothing ships (digital goods, a store that does not ship).
+    pub shipping: Option<ShippingLine>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    /// What the shopper pays: subtotal + shipping.
     pub total: Money,
     /// `manual` or `stripe`.
     pub payment_provider: String,
@@ -53,6 +68,10 @@ pub struct NewOrder {
     pub cart_id: Uuid,
     pub email: Option<String>,
     pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub shipping: Option<ShippingLine>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
     pub total: Money,
     pub payment_provider: String,
     pub payment_ref: Option<String>,

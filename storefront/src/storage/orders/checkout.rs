@@ -136,12 +136,17 @@ impl CheckoutStore for PgOrders {
         let insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO orders (tenant_id, id, customer_id, cart_id, email, status, currency, total_minor,
-                                     payment_provider, payment_ref, reserved_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {ORDER_COLUMNS}"
+                                     payment_provider, payment_ref, reserved_until, subtotal_minor, shipping,
+                                     shipping_address, billing_address)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {ORDER_COLUMNS}"
             ))
             .await
             .map_err(pg_err)?;
         let status = OrderStatus::PendingPayment.as_str();
+        let json = |v: Option<serde_json::Result<Value>>| v.transpose().map_err(pg_err);
+        let shipping = json(new.shipping.as_ref().map(serde_json::to_value))?;
+        let shipping_address = json(new.shipping_address.as_ref().map(serde_json::to_value))?;
+        let billing_address = json(new.billing_address.as_ref().map(serde_json::to_value))?;
         let row = tx
             .query_one(
                 &insert,
@@ -157,6 +162,10 @@ impl CheckoutStore for PgOrders {
                     &new.payment_provider,
                     &new.payment_ref,
                     &new.reserved_until,
+                    &new.subtotal.amount_minor,
+                    &shipping,
+                    &shipping_address,
+                    &billing_address,
                 ],
             )
             .await

@@ -19,6 +19,7 @@ mod checkout;
 mod inventory;
 mod lifecycle;
 mod outbox;
+mod settings;
 
 use std::sync::Arc;
 
@@ -55,7 +56,18 @@ impl PgOrders {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at";
+const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address";
+
+/// A JSON column read back into its type.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    idx: usize,
+) -> Result<Option<T>, StoreError> {
+    row.get::<_, Option<serde_json::Value>>(idx)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(pg_err)
+}
 
 fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
     let status: String = row.get(1);
@@ -69,6 +81,13 @@ fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
         cart_id: row.get(3),
         email: row.get(4),
         lines: Vec::new(),
+        subtotal: Money {
+            amount_minor: row.get::<_, Option<i64>>(12).unwrap_or_else(|| row.get(6)),
+            currency: currency.clone(),
+        },
+        shipping: json_column(row, 13)?,
+        shipping_address: json_column(row, 14)?,
+        billing_address: json_column(row, 15)?,
         total: Money {
             amount_minor: row.get(6),
             currency,
