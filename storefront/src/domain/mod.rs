@@ -12,6 +12,7 @@ pub mod ports;
 pub mod pricing;
 pub mod shipping;
 pub mod tenancy;
+pub mod totals;
 
 /// A rule an input broke, naming the field so a client can point at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -344,6 +344,13 @@ pub trait SettingsStore: Send + Sync {
         name: &str,
         doc: &serde_json::Value,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Several documents in one read, by name (absent ones are missing from the map).
+    fn settings_many(
+        &self,
+        names: &[&str],
+    ) -> impl Future<
+        Output = Result<std::collections::HashMap<String, serde_json::Value>, StoreError>,
+    > + Send;
 }
 
 /// Signed-in customers' saved addresses, one document per customer.

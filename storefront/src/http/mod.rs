@@ -78,6 +78,10 @@ pub fn router(state: AppState) -> Router {
             get(store_settings::show_address_book).put(store_settings::set_address_book),
         )
         .route(
+            "/admin/tax",
+            get(store_settings::show_tax).put(store_settings::set_tax),
+        )
+        .route(
             "/admin/shipping",
             get(store_settings::show_shipping).put(store_settings::set_shipping),
         )

@@ -14,7 +14,10 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::shipping::{Address, AddressBook, ShippingOption, ShippingSettings},
+    domain::{
+        shipping::{Address, AddressBook, ShippingOption, ShippingSettings},
+        totals::TaxSettings,
+    },
     services::store_settings::SettingsError,
 };
 
@@ -124,4 +127,25 @@ pub async fn set_address_book(
             .set_address_book(session.customer_id, book)
             .await?,
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tax", tag = "admin", security(("admin_key" = [])),
+    responses((status = 200, body = TaxSettings), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn show_tax(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+) -> ApiResult<Json<TaxSettings>> {
+    Ok(Json(state.store_settings(&tenant).tax().await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/tax", tag = "admin", security(("admin_key" = [])),
+    request_body = TaxSettings,
+    responses((status = 200, body = TaxSettings), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "a rate is invalid or repeated (named)")))]
+pub async fn set_tax(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+    ApiJson(settings): ApiJson<TaxSettings>,
+) -> ApiResult<Json<TaxSettings>> {
+    Ok(Json(state.store_settings(&tenant).set_tax(settings).await?))
 }

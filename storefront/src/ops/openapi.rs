@@ -24,6 +24,7 @@ use crate::http;
         http::payments::webhook, http::inventory::events, http::inventory::set_stock, http::inventory::get_stock,
         http::store_settings::show_shipping, http::store_settings::set_shipping, http::store_settings::shipping_options,
         http::store_settings::show_address_book, http::store_settings::set_address_book,
+        http::store_settings::show_tax, http::store_settings::set_tax,
     ),
     components(schemas(crate::domain::catalog::Sort)),
     modifiers(&Security, &CommonResponses),

@@ -453,17 +453,26 @@ pub async fn complete(
     Ok(shop.render(StatusCode::OK, "Payment", main))
 }
 
-/// An order's totals as the shopper reads them: subtotal, shipping (and where to), total.
+/// An order's totals as the shopper reads them: subtotal, discount, shipping (and where to),
+/// tax by rate (included in the prices, or added), total.
 fn totals(o: &Order) -> Markup {
+    let detailed = o.shipping.is_some() || o.discount.amount_minor > 0 || !o.tax.lines.is_empty();
     html! {
+        @if detailed { p { "Subtotal: " (money(&o.subtotal)) } }
+        @if o.discount.amount_minor > 0 { p { "Discount: −" (money(&o.discount)) } }
         @if let Some(s) = &o.shipping {
-            p { "Subtotal: " (money(&o.subtotal)) }
             p { "Shipping (" (s.name) "): " (money(&s.price)) }
             @if let Some(a) = &o.shipping_address {
                 p class="hint" { "Ships to " (a.name) ", " (a.line1) ", " (a.city) ", " (a.country) }
             }
         }
+        @if !o.tax.prices_include_tax {
+            @for t in &o.tax.lines { p { (t.name) ": " (money(&t.amount)) } }
+        }
         p class="price" { "Total: " (money(&o.total)) }
+        @if o.tax.prices_include_tax {
+            @for t in &o.tax.lines { p class="hint" { "Includes " (t.name) ": " (money(&t.amount)) } }
+        }
     }
 }
 

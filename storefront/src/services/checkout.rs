@@ -14,16 +14,19 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::store_settings::{SHIPPING, load_settings};
+use super::store_settings::{SHIPPING, TAX, load_settings, load_two};
 use crate::{
     catalog::{CatalogCache, CatalogSource, Snapshot},
     domain::{
         Invalid,
         inventory::{checkout_fingerprint, reservation_expiry},
-        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, ShippingLine},
+        orders::{
+            CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, OrderTax, ShippingLine,
+        },
         ports::{CartStore, CheckoutStore, SettingsStore, StoreError, StoredCart},
         pricing::{self, Money, PricingError},
         shipping::{self, Address, ShippingOption, ShippingSettings},
+        totals::{Charge, STANDARD_CLASS, TaxPlace, TaxSettings, Totals, order_totals},
     },
     payments::{PaymentError, PaymentProvider as _, Provider},
 };
@@ -85,6 +88,70 @@ fn basket(snap: &Snapshot, cart: &StoredCart) -> Result<Basket, PlaceOrderError>
         weight_grams,
         ships,
     })
+}
+
+/// The variant's tax class, read from its product (only when the store taxes anything).
+fn tax_class(snap: &Snapshot, sku: &str) -> String {
+    snap.catalog
+        .variant(sku)
+        .and_then(|v| {
+            v.item
+                .product()
+                .variants
+                .into_iter()
+                .find(|pv| pv.sku == sku)
+                .and_then(|pv| pv.tax_class)
+        })
+        .unwrap_or_else(|| STANDARD_CLASS.to_owned())
+}
+
+/// The order's totals: lines less `discount_minor`, shipping, and tax for where it goes.
+fn price_order(
+    snap: &Snapshot,
+    basket: &Basket,
+    shipping: Option<&ShippingLine>,
+    destination: Option<&Address>,
+    tax: &TaxSettings,
+    discount_minor: i64,
+) -> Result<Totals, PlaceOrderError> {
+    let taxes = !tax.rates.is_empty();
+    let charges = basket
+        .lines
+        .iter()
+        .map(|l| {
+            Ok(Charge {
+                amount_minor: pricing::line_total(&l.unit_price, l.quantity.unsigned_abs())?
+                    .amount_minor,
+                tax_class: if taxes {
+                    tax_class(snap, &l.sku)
+                } else {
+                    STANDARD_CLASS.to_owned()
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, PricingError>>()?;
+    let shipping = shipping.map(|s| Charge {
+        amount_minor: s.price.amount_minor,
+        tax_class: tax.shipping_tax_class.clone(),
+    });
+    let place = match destination {
+        Some(a) => Some(TaxPlace {
+            country: &a.country,
+            region: a.region.as_deref(),
+        }),
+        None => tax.default_country.as_deref().map(|country| TaxPlace {
+            country,
+            region: None,
+        }),
+    };
+    Ok(order_totals(
+        &basket.subtotal.currency,
+        &charges,
+        discount_minor,
+        shipping.as_ref(),
+        tax,
+        place,
+    )?)
 }
 
 /// The shipping the request chose, checked against the merchant's zones: required when the
@@ -282,16 +349,20 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<
 
         let snap = self.catalog.snapshot(self.catalog_source).await?;
         let basket = basket(&snap, &cart)?;
-        let settings: ShippingSettings = load_settings(self.orders, SHIPPING).await?;
-        let shipping = chosen_shipping(&settings, &basket, &req)?;
-        let total = pricing::sum(
-            std::iter::once(&basket.subtotal).chain(shipping.as_ref().map(|s| &s.price)),
-        )?
-        .ok_or(PlaceOrderError::EmptyCart)?;
-        let billing_address = req
-            .billing_address
-            .clone()
-            .or_else(|| shipping.as_ref().and(req.shipping_address.clone()));
+        let (shipping_settings, tax_settings): (ShippingSettings, TaxSettings) =
+            load_two(self.orders, SHIPPING, TAX).await?;
+        let shipping = chosen_shipping(&shipping_settings, &basket, &req)?;
+        let ship_to = shipping.as_ref().and(req.shipping_address.clone());
+        let billing_address = req.billing_address.clone().or_else(|| ship_to.clone());
+        let totals = price_order(
+            &snap,
+            &basket,
+            shipping.as_ref(),
+            ship_to.as_ref().or(billing_address.as_ref()),
+            &tax_settings,
+            0,
+        )?;
+        let total = totals.total.clone();
 
         let order_id = Uuid::now_v7();
         let provider = Provider::for_tenant(self.payments, self.payments_http)?;
@@ -307,9 +378,14 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<
             email: req.email.clone(),
             lines: basket.lines,
             subtotal: basket.subtotal,
-            shipping_address: shipping.as_ref().and(req.shipping_address.clone()),
+            shipping_address: ship_to,
             billing_address,
             shipping,
+            discount: totals.discount,
+            tax: OrderTax {
+                prices_include_tax: totals.prices_include_tax,
+                lines: totals.tax_lines,
+            },
             total,
             payment_provider: provider.name().to_owned(),
             payment_ref: payment.reference.clone(),

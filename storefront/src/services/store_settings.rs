@@ -9,10 +9,13 @@ use crate::domain::{
     Invalid,
     ports::{AddressBookStore, SettingsStore, StoreError},
     shipping::{AddressBook, ShippingSettings},
+    totals::TaxSettings,
 };
 
 /// The settings document of shipping zones.
 pub const SHIPPING: &str = "shipping";
+/// The settings document of tax rates.
+pub const TAX: &str = "tax";
 
 /// Why settings could not be read or stored.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,27 @@ pub async fn load_settings<T: DeserializeOwned + Default>(
     }
 }
 
+fn parse<T: DeserializeOwned + Default>(
+    name: &str,
+    doc: Option<serde_json::Value>,
+) -> Result<T, StoreError> {
+    match doc {
+        None => Ok(T::default()),
+        Some(doc) => serde_json::from_value(doc)
+            .map_err(|e| StoreError::new("postgres", format!("stored `{name}` settings: {e}"))),
+    }
+}
+
+/// Two settings documents in one read (checkout needs shipping and tax together).
+pub async fn load_two<A: DeserializeOwned + Default, B: DeserializeOwned + Default>(
+    store: &impl SettingsStore,
+    a: &str,
+    b: &str,
+) -> Result<(A, B), StoreError> {
+    let mut docs = store.settings_many(&[a, b]).await?;
+    Ok((parse(a, docs.remove(a))?, parse(b, docs.remove(b))?))
+}
+
 async fn save<T: Serialize>(
     store: &impl SettingsStore,
     name: &str,
@@ -52,6 +76,17 @@ pub struct StoreSettings<'a, S> {
 impl<S: SettingsStore> StoreSettings<'_, S> {
     pub async fn shipping(&self) -> Result<ShippingSettings, SettingsError> {
         Ok(load_settings(self.store, SHIPPING).await?)
+    }
+
+    pub async fn tax(&self) -> Result<TaxSettings, SettingsError> {
+        Ok(load_settings(self.store, TAX).await?)
+    }
+
+    /// Replaces the tax settings; the next checkout uses them.
+    pub async fn set_tax(&self, settings: TaxSettings) -> Result<TaxSettings, SettingsError> {
+        settings.validate()?;
+        save(self.store, TAX, &settings).await?;
+        Ok(settings)
     }
 
     /// Replaces the shipping zones; the next checkout uses them.

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "shipping",
         include_str!("../../migrations/0102_shipping.sql"),
     ),
+    (
+        103,
+        "tax_and_discounts",
+        include_str!("../../migrations/0103_tax_and_discounts.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

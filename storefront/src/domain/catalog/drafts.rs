@@ -83,6 +83,9 @@ impl ProductDraft {
                 ));
             }
             v.price.validate(&format!("{at}.price"))?;
+            if let Some(class) = &v.tax_class {
+                crate::domain::totals::check_class(&format!("{at}.tax_class"), class)?;
+            }
             if v.weight_grams > MAX_WEIGHT_GRAMS {
                 return Err(Invalid::new(
                     format!("{at}.weight_grams"),

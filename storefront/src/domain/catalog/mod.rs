@@ -48,6 +48,7 @@ pub(crate) mod tests {
                 images: vec![],
                 weight_grams: 0,
                 requires_shipping: true,
+                tax_class: None,
             }],
             created_at: at,
             updated_at: at,

@@ -28,6 +28,10 @@ pub struct Variant {
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     #[schema(default = true)]
     pub requires_shipping: bool,
+    /// The merchant's tax class (`reduced`, ...); absent: `standard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9-]{1,40}$")]
+    pub tax_class: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -12,7 +12,16 @@ pub use lifecycle::{
     IllegalTransition, OrderEvent, OrderStatus, StockEffect, Transition, transition,
 };
 
-use super::{ports::StoreError, pricing::Money, shipping::Address};
+use super::{ports::StoreError, pricing::Money, shipping::Address, totals::TaxLine};
+
+/// The tax on an order: one line per rate, and whether the prices already held it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderTax {
+    /// True: the tax is part of the prices (and of the total), shown for the invoice. False:
+    /// the tax was added to the total.
+    pub prices_include_tax: bool,
+    pub lines: Vec<TaxLine>,
+}
 
 /// The shipping an order was charged: the method chosen and its price then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -47,7 +56,12 @@ pub struct Order {
     pub shipping: Option<ShippingLine>,
     pub shipping_address: Option<Address>,
     pub billing_address: Option<Address>,
-    /// What the shopper pays: subtotal + shipping.
+    /// Taken off the subtotal (discount codes).
+    pub discount: Money,
+    pub tax: OrderTax,
+    /// The sum of the tax lines.
+    pub tax_total: Money,
+    /// What the shopper pays: subtotal − discount + shipping (+ tax when prices exclude it).
     pub total: Money,
     /// `manual` or `stripe`.
     pub payment_provider: String,
@@ -72,6 +86,8 @@ pub struct NewOrder {
     pub shipping: Option<ShippingLine>,
     pub shipping_address: Option<Address>,
     pub billing_address: Option<Address>,
+    pub discount: Money,
+    pub tax: OrderTax,
     pub total: Money,
     pub payment_provider: String,
     pub payment_ref: Option<String>,

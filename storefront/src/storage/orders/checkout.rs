@@ -137,8 +137,9 @@ impl CheckoutStore for PgOrders {
             .prepare_cached(&format!(
                 "INSERT INTO orders (tenant_id, id, customer_id, cart_id, email, status, currency, total_minor,
                                      payment_provider, payment_ref, reserved_until, subtotal_minor, shipping,
-                                     shipping_address, billing_address)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {ORDER_COLUMNS}"
+                                     shipping_address, billing_address, discount_minor, tax)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 RETURNING {ORDER_COLUMNS}"
             ))
             .await
             .map_err(pg_err)?;
@@ -147,6 +148,7 @@ impl CheckoutStore for PgOrders {
         let shipping = json(new.shipping.as_ref().map(serde_json::to_value))?;
         let shipping_address = json(new.shipping_address.as_ref().map(serde_json::to_value))?;
         let billing_address = json(new.billing_address.as_ref().map(serde_json::to_value))?;
+        let tax = json(Some(serde_json::to_value(&new.tax)))?;
         let row = tx
             .query_one(
                 &insert,
@@ -166,6 +168,8 @@ impl CheckoutStore for PgOrders {
                     &shipping,
                     &shipping_address,
                     &billing_address,
+                    &new.discount.amount_minor,
+                    &tax,
                 ],
             )
             .await

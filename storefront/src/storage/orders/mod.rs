@@ -56,7 +56,7 @@ impl PgOrders {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address";
+const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address, discount_minor, tax";
 
 /// A JSON column read back into its type.
 fn json_column<T: serde::de::DeserializeOwned>(
@@ -88,6 +88,15 @@ fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
         shipping: json_column(row, 13)?,
         shipping_address: json_column(row, 14)?,
         billing_address: json_column(row, 15)?,
+        discount: Money {
+            amount_minor: row.get::<_, Option<i64>>(16).unwrap_or(0),
+            currency: currency.clone(),
+        },
+        tax_total: Money {
+            amount_minor: 0,
+            currency: currency.clone(),
+        },
+        tax: json_column(row, 17)?.unwrap_or_default(),
         total: Money {
             amount_minor: row.get(6),
             currency,
@@ -97,5 +106,9 @@ fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
         reserved_until: row.get(9),
         created_at: row.get(10),
         updated_at: row.get(11),
+    })
+    .map(|mut o: Order| {
+        o.tax_total.amount_minor = o.tax.lines.iter().map(|l| l.amount.amount_minor).sum();
+        o
     })
 }

@@ -26,6 +26,27 @@ impl SettingsStore for PgOrders {
         Ok(row.map(|r| r.get(0)))
     }
 
+    async fn settings_many(
+        &self,
+        names: &[&str],
+    ) -> Result<std::collections::HashMap<String, Value>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT name, doc FROM store_settings WHERE tenant_id = $1 AND name = ANY($2)",
+            )
+            .await
+            .map_err(pg_err)?;
+        let names: Vec<&str> = names.to_vec();
+        let rows = tx
+            .query(&stmt, &[&self.t(), &names])
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     async fn put_settings(&self, name: &str, doc: &Value) -> Result<(), StoreError> {
         let mut client = self.db.client().await?;
         let tx = tenant_transaction(&mut client, self.t()).await?;
