@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod orders;
 pub mod ports;
 pub mod pricing;
+pub mod promotions;
 pub mod shipping;
 pub mod tenancy;
 pub mod totals;

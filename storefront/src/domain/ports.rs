@@ -353,6 +353,23 @@ pub trait SettingsStore: Send + Sync {
     > + Send;
 }
 
+/// The merchant's discount codes and how often each was used.
+pub trait PromotionStore: Send + Sync {
+    fn promotion(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<Option<super::promotions::Promotion>, StoreError>> + Send;
+    fn promotions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<super::promotions::Promotion>, StoreError>> + Send;
+    /// Creates or replaces a code (its use count stays).
+    fn put_promotion(
+        &self,
+        code: &str,
+        draft: &super::promotions::PromotionDraft,
+    ) -> impl Future<Output = Result<super::promotions::Promotion, StoreError>> + Send;
+}
+
 /// Signed-in customers' saved addresses, one document per customer.
 pub trait AddressBookStore: Send + Sync {
     fn address_book(

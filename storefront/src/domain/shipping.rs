@@ -113,7 +113,7 @@ pub struct ShippingMethod {
     /// Added per started kilogram of the order's weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_kg: Option<Money>,
-    /// Shipping is free when the order's subtotal (after discounts) is at least this.
+    /// Shipping is free when the order's subtotal (before discounts) is at least this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_over: Option<Money>,
 }

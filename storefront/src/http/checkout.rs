@@ -21,6 +21,7 @@ use crate::{
     domain::{
         inventory::check_idempotency_key,
         orders::{CheckoutError, TransitionError},
+        promotions::CodeRefused,
     },
     payments::PaymentError,
     services::checkout::{PlaceOrderError, Placed},
@@ -38,7 +39,21 @@ impl From<CheckoutError> for ApiError {
                 "was already used with a different request",
             ),
             CheckoutError::CartCheckedOut { order_id } => ApiError::CartCheckedOut { order_id },
+            CheckoutError::Code(refused) => refused.into(),
             CheckoutError::Store(s) => ApiError::Store(s),
+        }
+    }
+}
+
+impl From<CodeRefused> for ApiError {
+    fn from(e: CodeRefused) -> Self {
+        match e {
+            // Others redeemed it first: the request was fine, the code's state is not.
+            CodeRefused::UsedUp | CodeRefused::UsedByCustomer => ApiError::Conflict {
+                field: Some("discount_code".into()),
+                detail: e.to_string(),
+            },
+            other => ApiError::invalid("discount_code", other.to_string()),
         }
     }
 }
@@ -79,6 +94,7 @@ impl From<PlaceOrderError> for ApiError {
                 detail: format!("`{sku}` is no longer sold"),
             },
             PlaceOrderError::Invalid(i) => ApiError::Invalid(i),
+            PlaceOrderError::Code(refused) => refused.into(),
             PlaceOrderError::Pricing(e) => e.into(),
             PlaceOrderError::Payment(e) => e.into(),
             PlaceOrderError::Checkout(e) => e.into(),

@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
             "/me/addresses",
             get(store_settings::show_address_book).put(store_settings::set_address_book),
         )
+        .route("/admin/promotions", get(store_settings::list_promotions))
+        .route(
+            "/admin/promotions/{code}",
+            put(store_settings::set_promotion),
+        )
         .route(
             "/admin/tax",
             get(store_settings::show_tax).put(store_settings::set_tax),

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     app::AppState,
     domain::{
+        promotions::{Promotion, PromotionDraft},
         shipping::{Address, AddressBook, ShippingOption, ShippingSettings},
         totals::TaxSettings,
     },
@@ -148,4 +149,32 @@ pub async fn set_tax(
     ApiJson(settings): ApiJson<TaxSettings>,
 ) -> ApiResult<Json<TaxSettings>> {
     Ok(Json(state.store_settings(&tenant).set_tax(settings).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/promotions", tag = "admin", security(("admin_key" = [])),
+    responses((status = 200, body = Vec<Promotion>), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_promotions(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+) -> ApiResult<Json<Vec<Promotion>>> {
+    Ok(Json(state.store_settings(&tenant).promotions().await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/promotions/{code}", tag = "admin", security(("admin_key" = [])),
+    params(("code" = String, Path, description = "3-40 letters, digits, - or _; case-insensitive")),
+    request_body = PromotionDraft,
+    responses((status = 200, body = Promotion), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "the code or a field is invalid (named)")))]
+pub async fn set_promotion(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+    Path(code): Path<String>,
+    ApiJson(draft): ApiJson<PromotionDraft>,
+) -> ApiResult<Json<Promotion>> {
+    Ok(Json(
+        state
+            .store_settings(&tenant)
+            .set_promotion(&code, draft)
+            .await?,
+    ))
 }

@@ -25,6 +25,7 @@ use crate::http;
         http::store_settings::show_shipping, http::store_settings::set_shipping, http::store_settings::shipping_options,
         http::store_settings::show_address_book, http::store_settings::set_address_book,
         http::store_settings::show_tax, http::store_settings::set_tax,
+        http::store_settings::list_promotions, http::store_settings::set_promotion,
     ),
     components(schemas(crate::domain::catalog::Sort)),
     modifiers(&Security, &CommonResponses),

@@ -62,6 +62,8 @@ pub struct CheckoutForm {
     ship_country: String,
     #[serde(default)]
     shipping_method: String,
+    #[serde(default)]
+    discount_code: String,
 }
 
 impl CheckoutForm {
@@ -291,6 +293,10 @@ fn render(
                             (address_fields(ctx.address.as_ref()))
                             (method_choice(settings, ctx.method.as_deref()))
                         }
+                    }
+                    div class="field" {
+                        label for="discount_code" { "Discount code (optional)" }
+                        input type="text" id="discount_code" name="discount_code" autocomplete="off";
                     }
                     fieldset {
                         legend { "Payment" }
@@ -530,6 +536,7 @@ pub async fn place(
         shipping_address: form.shipping_address(),
         shipping_method: method.clone(),
         billing_address: None,
+        discount_code: Some(form.discount_code.trim().to_owned()).filter(|c| !c.is_empty()),
     };
     let typed = (req.shipping_address.clone(), method);
     let placed = match place_order(&state, &shop, form.key.trim(), cart_id, req).await {

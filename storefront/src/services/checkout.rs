@@ -21,10 +21,12 @@ use crate::{
         Invalid,
         inventory::{checkout_fingerprint, reservation_expiry},
         orders::{
-            CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, OrderTax, ShippingLine,
+            CheckoutError, CheckoutOutcome, NewOrder, Order, OrderLine, OrderTax, PromotionClaim,
+            ShippingLine,
         },
-        ports::{CartStore, CheckoutStore, SettingsStore, StoreError, StoredCart},
+        ports::{CartStore, CheckoutStore, PromotionStore, SettingsStore, StoreError, StoredCart},
         pricing::{self, Money, PricingError},
+        promotions::{CodeRefused, Discount, normalise_code},
         shipping::{self, Address, ShippingOption, ShippingSettings},
         totals::{Charge, STANDARD_CLASS, TaxPlace, TaxSettings, Totals, order_totals},
     },
@@ -47,6 +49,9 @@ pub struct CheckoutRequest {
     /// The id of a method `carts/{id}/shipping-options` offers for the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_method: Option<String>,
+    /// A discount code (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_code: Option<String>,
 }
 
 /// A cart priced from the catalog as it is now: the order keeps these prices whatever happens
@@ -239,6 +244,9 @@ pub enum PlaceOrderError {
     NoLongerSold { sku: String },
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The discount code does not apply (unknown, expired, below its minimum, used up, ...).
+    #[error(transparent)]
+    Code(#[from] CodeRefused),
     #[error(transparent)]
     Pricing(#[from] PricingError),
     #[error(transparent)]
@@ -275,7 +283,39 @@ pub struct Checkout<'a, C, O, S> {
     pub manual_payment_hold: Option<Duration>,
 }
 
-impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<'_, C, O, S> {
+impl<C: CartStore, O: CheckoutStore + SettingsStore + PromotionStore, S: CatalogSource>
+    Checkout<'_, C, O, S>
+{
+    /// The discount `code` gives this basket, and the claim checkout redeems in the order's
+    /// transaction (where the usage limits are enforced under concurrency).
+    async fn discount(
+        &self,
+        code: &str,
+        basket: &Basket,
+        ships: bool,
+        customer: Option<Uuid>,
+        email: Option<&str>,
+    ) -> Result<(Discount, PromotionClaim), PlaceOrderError> {
+        let code = normalise_code(code)?;
+        let promotion = self
+            .orders
+            .promotion(&code)
+            .await?
+            .ok_or(CodeRefused::Unknown)?;
+        let discount = promotion
+            .draft
+            .discount(Utc::now(), &basket.subtotal, ships)?;
+        let customer_key = match (customer, email) {
+            (Some(id), _) => Some(format!("customer:{id}")),
+            (None, Some(e)) => Some(format!("email:{}", e.trim().to_lowercase())),
+            (None, None) => None,
+        };
+        if promotion.draft.max_uses_per_customer.is_some() && customer_key.is_none() {
+            return Err(CodeRefused::NeedsCustomer.into());
+        }
+        Ok((discount, PromotionClaim { code, customer_key }))
+    }
+
     /// The shipping methods the store offers for the cart at `address`, priced for it (empty
     /// when nothing in the cart ships or the store does not ship there).
     pub async fn shipping_options(
@@ -351,7 +391,33 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<
         let basket = basket(&snap, &cart)?;
         let (shipping_settings, tax_settings): (ShippingSettings, TaxSettings) =
             load_two(self.orders, SHIPPING, TAX).await?;
-        let shipping = chosen_shipping(&shipping_settings, &basket, &req)?;
+        let mut shipping = chosen_shipping(&shipping_settings, &basket, &req)?;
+        let (discount, promotion) = match &req.discount_code {
+            Some(code) => {
+                let (d, claim) = self
+                    .discount(
+                        code,
+                        &basket,
+                        shipping.is_some(),
+                        customer,
+                        req.email.as_deref(),
+                    )
+                    .await?;
+                (d, Some(claim))
+            }
+            None => (
+                Discount {
+                    amount_minor: 0,
+                    free_shipping: false,
+                },
+                None,
+            ),
+        };
+        if discount.free_shipping
+            && let Some(s) = &mut shipping
+        {
+            s.price.amount_minor = 0;
+        }
         let ship_to = shipping.as_ref().and(req.shipping_address.clone());
         let billing_address = req.billing_address.clone().or_else(|| ship_to.clone());
         let totals = price_order(
@@ -360,7 +426,7 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<
             shipping.as_ref(),
             ship_to.as_ref().or(billing_address.as_ref()),
             &tax_settings,
-            0,
+            discount.amount_minor,
         )?;
         let total = totals.total.clone();
 
@@ -382,6 +448,7 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore, S: CatalogSource> Checkout<
             billing_address,
             shipping,
             discount: totals.discount,
+            promotion,
             tax: OrderTax {
                 prices_include_tax: totals.prices_include_tax,
                 lines: totals.tax_lines,

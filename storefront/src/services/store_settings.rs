@@ -1,5 +1,5 @@
-//! The merchant's store settings (shipping zones and rates) and customers' address books: read
-//! with defaults, validated by the domain before they are stored.
+//! The merchant's store settings (shipping zones and rates, tax rates, discount codes) and
+//! customers' address books: read with defaults, validated by the domain before they are stored.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use crate::domain::{
     Invalid,
-    ports::{AddressBookStore, SettingsStore, StoreError},
+    ports::{AddressBookStore, PromotionStore, SettingsStore, StoreError},
+    promotions::{Promotion, PromotionDraft, normalise_code},
     shipping::{AddressBook, ShippingSettings},
     totals::TaxSettings,
 };
@@ -120,5 +121,25 @@ impl<S: AddressBookStore> StoreSettings<'_, S> {
         let doc = serde_json::to_value(&book).map_err(|e| StoreError::new("settings", e))?;
         self.store.set_address_book(customer, &doc).await?;
         Ok(book)
+    }
+}
+
+impl<S: PromotionStore> StoreSettings<'_, S> {
+    pub async fn promotions(&self) -> Result<Vec<Promotion>, SettingsError> {
+        Ok(self.store.promotions().await?)
+    }
+
+    /// Creates or replaces the code (case-insensitive; its use count stays).
+    pub async fn set_promotion(
+        &self,
+        code: &str,
+        draft: PromotionDraft,
+    ) -> Result<Promotion, SettingsError> {
+        let code = normalise_code(code).map_err(|mut i| {
+            i.field = "code".into();
+            i
+        })?;
+        draft.validate()?;
+        Ok(self.store.put_promotion(&code, &draft).await?)
     }
 }

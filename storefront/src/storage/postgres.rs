@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tax_and_discounts",
         include_str!("../../migrations/0103_tax_and_discounts.sql"),
     ),
+    (
+        104,
+        "promotions",
+        include_str!("../../migrations/0104_promotions.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

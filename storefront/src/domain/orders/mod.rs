@@ -58,6 +58,8 @@ pub struct Order {
     pub billing_address: Option<Address>,
     /// Taken off the subtotal (discount codes).
     pub discount: Money,
+    /// The discount code the order used.
+    pub discount_code: Option<String>,
     pub tax: OrderTax,
     /// The sum of the tax lines.
     pub tax_total: Money,
@@ -87,11 +89,21 @@ pub struct NewOrder {
     pub shipping_address: Option<Address>,
     pub billing_address: Option<Address>,
     pub discount: Money,
+    /// The code to redeem in the order's transaction, with who redeems it.
+    pub promotion: Option<PromotionClaim>,
     pub tax: OrderTax,
     pub total: Money,
     pub payment_provider: String,
     pub payment_ref: Option<String>,
     pub reserved_until: Option<DateTime<Utc>>,
+}
+
+/// A discount code an order redeems: counted against its limits in the order's transaction.
+#[derive(Debug, Clone)]
+pub struct PromotionClaim {
+    pub code: String,
+    /// `customer:<id>` or `email:<address>`, for the per-customer limit.
+    pub customer_key: Option<String>,
 }
 
 /// What a checkout under an `Idempotency-Key` came to. `R` is the reply the key records for
@@ -110,6 +122,9 @@ pub enum CheckoutError {
     OutOfStock { sku: String },
     #[error("the Idempotency-Key was already used with a different request")]
     KeyReused,
+    /// The discount code hit a limit while the order was placed (others redeemed it first).
+    #[error(transparent)]
+    Code(#[from] super::promotions::CodeRefused),
     /// A cart becomes an order once; this one already did.
     #[error("this cart was already checked out as order {order_id}")]
     CartCheckedOut { order_id: Uuid },

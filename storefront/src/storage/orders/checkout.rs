@@ -14,8 +14,9 @@ use super::{ORDER_COLUMNS, PgOrders, order_from, pg_err};
 use crate::{
     domain::{
         inventory::reservation_order,
-        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderStatus},
+        orders::{CheckoutError, CheckoutOutcome, NewOrder, Order, OrderStatus, PromotionClaim},
         ports::{CheckoutStore, StoreError},
+        promotions::CodeRefused,
     },
     http::idempotency::StoredResponse,
     storage::postgres::tenant_transaction,
@@ -104,6 +105,15 @@ impl CheckoutStore for PgOrders {
             return Err(CheckoutError::CartCheckedOut { order_id });
         }
 
+        // Redeem the code: a guarded increment, like stock (the row lock serialises redemptions
+        // of one code, so the per-customer count below sees every committed one).
+        if let Some(claim) = &new.promotion
+            && let Err(refused) = redeem(&tx, self.t(), new.id, claim).await?
+        {
+            tx.rollback().await.map_err(pg_err)?;
+            return Err(CheckoutError::Code(refused));
+        }
+
         // Guarded decrement, SKUs in sorted order (see the module docs).
         let take = tx
             .prepare_cached(
@@ -137,8 +147,8 @@ impl CheckoutStore for PgOrders {
             .prepare_cached(&format!(
                 "INSERT INTO orders (tenant_id, id, customer_id, cart_id, email, status, currency, total_minor,
                                      payment_provider, payment_ref, reserved_until, subtotal_minor, shipping,
-                                     shipping_address, billing_address, discount_minor, tax)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                     shipping_address, billing_address, discount_minor, tax, discount_code)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                  RETURNING {ORDER_COLUMNS}"
             ))
             .await
@@ -170,6 +180,7 @@ impl CheckoutStore for PgOrders {
                     &billing_address,
                     &new.discount.amount_minor,
                     &tax,
+                    &new.promotion.as_ref().map(|p| p.code.as_str()),
                 ],
             )
             .await
@@ -221,6 +232,64 @@ impl CheckoutStore for PgOrders {
             reply,
         })
     }
+}
+
+/// Counts one use of the code for `order`, within its limits; the refusal when a limit is hit.
+async fn redeem(
+    tx: &PgTx<'_>,
+    tenant: &str,
+    order: Uuid,
+    claim: &PromotionClaim,
+) -> Result<Result<(), CodeRefused>, StoreError> {
+    let take = tx
+        .prepare_cached(
+            "UPDATE promotions SET uses = uses + 1, updated_at = now()
+             WHERE tenant_id = $1 AND code = $2 AND (max_uses IS NULL OR uses < max_uses)
+             RETURNING max_uses_per_customer",
+        )
+        .await
+        .map_err(pg_err)?;
+    let Some(row) = tx
+        .query_opt(&take, &[&tenant, &claim.code])
+        .await
+        .map_err(pg_err)?
+    else {
+        return Ok(Err(CodeRefused::UsedUp));
+    };
+    if let Some(limit) = row.get::<_, Option<i32>>(0) {
+        let Some(who) = &claim.customer_key else {
+            return Ok(Err(CodeRefused::NeedsCustomer));
+        };
+        let count = tx
+            .prepare_cached(
+                "SELECT count(*) FROM promotion_redemptions
+                 WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
+            )
+            .await
+            .map_err(pg_err)?;
+        let used: i64 = tx
+            .query_one(&count, &[&tenant, &claim.code, who])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        if used >= i64::from(limit) {
+            return Ok(Err(CodeRefused::UsedByCustomer));
+        }
+    }
+    let record = tx
+        .prepare_cached(
+            "INSERT INTO promotion_redemptions (tenant_id, order_id, code, customer_key)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .await
+        .map_err(pg_err)?;
+    tx.execute(
+        &record,
+        &[&tenant, &order, &claim.code, &claim.customer_key],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(Ok(()))
 }
 
 /// The order a cart became, if it was checked out.

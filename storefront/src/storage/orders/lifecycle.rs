@@ -55,6 +55,12 @@ impl OrderStore for PgOrders {
             .unwrap_or_default();
         let step = transition(order.status, event)?;
 
+        // An order that will never be paid gives its discount code's use back. Before the
+        // inventory rows: checkout locks a code, then inventory; so must every other path.
+        if step.to.never_paid() {
+            release_code(&tx, self.t(), order.id).await?;
+        }
+
         if step.stock.returns_stock() {
             let give = tx
                 .prepare_cached(
@@ -242,6 +248,33 @@ impl OrderStore for PgOrders {
         tx.commit().await.map_err(pg_err)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+}
+
+async fn release_code(tx: &PgTx<'_>, tenant: &str, order: Uuid) -> Result<(), StoreError> {
+    let unredeem = tx
+        .prepare_cached(
+            "DELETE FROM promotion_redemptions WHERE tenant_id = $1 AND order_id = $2 RETURNING code",
+        )
+        .await
+        .map_err(pg_err)?;
+    if let Some(row) = tx
+        .query_opt(&unredeem, &[&tenant, &order])
+        .await
+        .map_err(pg_err)?
+    {
+        let code: String = row.get(0);
+        let give_back = tx
+            .prepare_cached(
+                "UPDATE promotions SET uses = uses - 1, updated_at = now()
+                 WHERE tenant_id = $1 AND code = $2 AND uses > 0",
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.execute(&give_back, &[&tenant, &code])
+            .await
+            .map_err(pg_err)?;
+    }
+    Ok(())
 }
 
 async fn record_payment_event(

@@ -56,7 +56,7 @@ impl PgOrders {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address, discount_minor, tax";
+const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address, discount_minor, tax, discount_code";
 
 /// A JSON column read back into its type.
 fn json_column<T: serde::de::DeserializeOwned>(
@@ -97,6 +97,7 @@ fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
             currency: currency.clone(),
         },
         tax: json_column(row, 17)?.unwrap_or_default(),
+        discount_code: row.get(18),
         total: Money {
             amount_minor: row.get(6),
             currency,
