@@ -353,6 +353,39 @@ pub trait SettingsStore: Send + Sync {
     > + Send;
 }
 
+/// Refunds of part or all of an order, recorded around the provider call.
+pub trait RefundStore: Send + Sync {
+    /// Records the refund as pending under `key` (or finds the key's refund), after checking
+    /// the order can be refunded and `planned` fits in what is left.
+    fn begin_refund(
+        &self,
+        order_id: Uuid,
+        key: &str,
+        planned: &super::orders::PlannedRefund,
+        reason: &str,
+        restock: bool,
+    ) -> impl Future<Output = Result<super::orders::RefundStart, super::orders::RefundError>> + Send;
+    /// Marks it done (the provider gave the money back): restocks when asked, and the order
+    /// turns refunded once its whole total is.
+    fn complete_refund(
+        &self,
+        order_id: Uuid,
+        refund_id: Uuid,
+        provider_ref: Option<&str>,
+    ) -> impl Future<Output = Result<Order, StoreError>> + Send;
+    /// Forgets a pending refund the provider refused.
+    fn abandon_refund(
+        &self,
+        refund_id: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records how the order was sent.
+    fn set_fulfilment(
+        &self,
+        order_id: Uuid,
+        fulfilment: &super::orders::Fulfilment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The merchant's discount codes and how often each was used.
 pub trait PromotionStore: Send + Sync {
     fn promotion(

@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}/fulfil", post(orders::fulfil))
         .route("/admin/orders/{id}/cancel", post(orders::cancel))
         .route("/admin/orders/{id}/refund", post(orders::refund))
+        .route("/admin/orders/{id}/refunds", post(orders::refund_part))
         .route("/admin/orders/{id}/mark-paid", post(orders::mark_paid));
 
     let timeout = state.settings.request_timeout;

@@ -1,21 +1,28 @@
 //! Orders: the shopper's history (`me/orders`) and detail (`orders/{id}`), and the merchant's
-//! list, fulfil, cancel, refund and mark-paid (`admin/orders`).
+//! list, fulfil (with carrier and tracking number), cancel, refund (whole, or chosen lines or
+//! an amount with a reason) and mark-paid (`admin/orders`).
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{Path, State},
+    http::HeaderMap,
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
     error::{ApiError, ApiResult, Problem},
-    extract::{Admin, ApiQuery, MaybeSignedIn, SignedIn, Tenant},
+    extract::{Admin, ApiJson, ApiQuery, MaybeSignedIn, SignedIn, Tenant, parse_json},
+    idempotency::key_header,
 };
 pub use crate::services::orders::OrderPage;
 use crate::{
     app::AppState,
-    domain::orders::{Order, OrderEvent, OrderStatus},
+    domain::{
+        inventory::check_idempotency_key,
+        orders::{Fulfilment, Order, OrderStatus, RefundError, RefundRequest},
+    },
     payments::Provider,
     services::orders::OrderError,
 };
@@ -46,6 +53,18 @@ impl From<OrderError> for ApiError {
                 detail: e.to_string(),
             },
             OrderError::Payment(p) => p.into(),
+            OrderError::Refund(r) => match r {
+                RefundError::NotFound => ApiError::NotFound("order"),
+                RefundError::Illegal(i) => ApiError::Conflict {
+                    field: Some("status".into()),
+                    detail: i.to_string(),
+                },
+                e @ RefundError::TooMuch { .. } => ApiError::Conflict {
+                    field: Some("amount".into()),
+                    detail: e.to_string(),
+                },
+                RefundError::Store(s) => ApiError::Store(s),
+            },
             e @ OrderError::Duplicate => ApiError::Internal(e.to_string()),
             OrderError::Store(s) => ApiError::Store(s),
         }
@@ -131,15 +150,43 @@ pub async fn admin_show(
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/orders/{id}/fulfil", tag = "admin", security(("admin_key" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "the order's state does not allow it")))]
+    request_body(content = Option<Fulfilment>, description = "optional: carrier and tracking number, shown to the shopper"),
+    responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "the order's state does not allow it"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn fulfil(
     State(state): State<AppState>,
     Admin(tenant): Admin,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> ApiResult<Json<Order>> {
+    let id = order_id(&id)?;
+    let fulfilment = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(parse_json::<Fulfilment>(&body)?)
+    };
+    Ok(Json(state.orders(&tenant).fulfil(id, fulfilment).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/refunds", tag = "admin", security(("admin_key" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "required; a retry with the same key refunds nothing twice")),
+    request_body = RefundRequest,
+    responses((status = 200, body = Order, description = "the order with its refunds; `refunded` once the whole total is back"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "not paid, more than is left (another refund took it), or the provider refused"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "a line, quantity, amount or reason is invalid (named)")))]
+pub async fn refund_part(
+    State(state): State<AppState>,
+    Admin(tenant): Admin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RefundRequest>,
+) -> ApiResult<Json<Order>> {
+    let key = check_idempotency_key(key_header(&headers))?;
+    let provider = || Provider::for_tenant(&tenant.config.payments, &state.payments_http);
     let order = state
         .orders(&tenant)
-        .apply(order_id(&id)?, OrderEvent::Fulfil)
+        .refund_part(order_id(&id)?, key, req, provider)
         .await?;
     Ok(Json(order))
 }

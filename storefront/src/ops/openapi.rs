@@ -21,6 +21,7 @@ use crate::http;
         http::admin::create_category, http::admin::replace_category, http::admin::delete_category,
         http::checkout::checkout, http::orders::my_orders, http::orders::show, http::orders::admin_list, http::orders::admin_show,
         http::orders::fulfil, http::orders::cancel, http::orders::refund, http::orders::mark_paid,
+        http::orders::refund_part,
         http::payments::webhook, http::inventory::events, http::inventory::set_stock, http::inventory::get_stock,
         http::store_settings::show_shipping, http::store_settings::set_shipping, http::store_settings::shipping_options,
         http::store_settings::show_address_book, http::store_settings::set_address_book,

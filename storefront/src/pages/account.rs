@@ -47,7 +47,11 @@ pub async fn show(State(state): State<AppState>, shop: Shopper) -> Result<Respon
                                         (l.title) " × " (l.quantity)
                                     }
                                 }
-                                td { (status_label(o.status)) }
+                                td {
+                                    (status_label(o.status))
+                                    @if let Some(f) = &o.fulfilment { br; "Tracking: " (f.carrier) " " (f.tracking_number) }
+                                    @if o.refunded.amount_minor > 0 { br; "Refunded " (money(&o.refunded)) }
+                                }
                                 td class="num" { (money(&o.total)) }
                             }
                         }

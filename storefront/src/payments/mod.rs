@@ -44,6 +44,15 @@ pub trait PaymentProvider: Send + Sync {
         order_id: Uuid,
         reference: Option<&str>,
     ) -> impl Future<Output = Result<(), PaymentError>> + Send;
+    /// Gives `amount` of the payment back; returns the provider's refund id. `key` makes a
+    /// retry refund nothing twice.
+    fn refund_part(
+        &self,
+        reference: Option<&str>,
+        amount: &Money,
+        reason: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, PaymentError>> + Send;
     /// Stops an unpaid payment from being completed (the order expired or was cancelled).
     fn cancel(
         &self,
@@ -69,6 +78,17 @@ impl PaymentProvider for Manual {
 
     async fn cancel(&self, _: Option<&str>) -> Result<(), PaymentError> {
         Ok(())
+    }
+
+    /// The merchant gives the money back themselves; the runtime records it.
+    async fn refund_part(
+        &self,
+        _: Option<&str>,
+        _: &Money,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<String>, PaymentError> {
+        Ok(None)
     }
 }
 
@@ -103,6 +123,22 @@ impl PaymentProvider for stripe::StripeClient {
         ))?;
         stripe::StripeClient::refund(self, intent, &format!("refund-{order_id}")).await?;
         Ok(())
+    }
+
+    async fn refund_part(
+        &self,
+        reference: Option<&str>,
+        amount: &Money,
+        reason: &str,
+        key: &str,
+    ) -> Result<Option<String>, PaymentError> {
+        let intent = reference.ok_or(PaymentError::Refused(
+            "the order has no PaymentIntent to refund".into(),
+        ))?;
+        let refund = self
+            .refund_amount(intent, amount.amount_minor, reason, key)
+            .await?;
+        Ok(Some(refund.id))
     }
 
     async fn cancel(&self, reference: Option<&str>) -> Result<(), PaymentError> {
@@ -166,6 +202,19 @@ impl PaymentProvider for Provider {
         match self {
             Provider::Manual(p) => p.refund(order_id, reference).await,
             Provider::Stripe(p) => PaymentProvider::refund(p, order_id, reference).await,
+        }
+    }
+
+    async fn refund_part(
+        &self,
+        reference: Option<&str>,
+        amount: &Money,
+        reason: &str,
+        key: &str,
+    ) -> Result<Option<String>, PaymentError> {
+        match self {
+            Provider::Manual(p) => p.refund_part(reference, amount, reason, key).await,
+            Provider::Stripe(p) => p.refund_part(reference, amount, reason, key).await,
         }
     }
 

@@ -224,6 +224,27 @@ impl StripeClient {
         .await
     }
 
+    /// Refunds `amount_minor` of the intent, with the merchant's reason kept in the metadata;
+    /// the key makes a retried refund a no-op.
+    pub async fn refund_amount(
+        &self,
+        intent_id: &str,
+        amount_minor: i64,
+        reason: &str,
+        idempotency_key: &str,
+    ) -> Result<Refund, PaymentError> {
+        self.post(
+            "/v1/refunds",
+            &[
+                ("payment_intent", intent_id.to_owned()),
+                ("amount", amount_minor.to_string()),
+                ("metadata[reason]", reason.chars().take(500).collect()),
+            ],
+            Some(idempotency_key),
+        )
+        .await
+    }
+
     /// Refunds the whole intent; the key makes a retried refund a no-op.
     pub async fn refund(
         &self,

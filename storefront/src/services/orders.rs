@@ -8,8 +8,12 @@ use uuid::Uuid;
 use crate::{
     domain::{
         Invalid,
-        orders::{Applied, Order, OrderEvent, OrderStatus, TransitionError, transition},
-        ports::{OrderStore, StoreError},
+        orders::{
+            Applied, Fulfilment, Order, OrderEvent, OrderStatus, RefundError, RefundRequest,
+            RefundStart, TransitionError, plan_refund, transition,
+        },
+        ports::{OrderStore, RefundStore, StoreError},
+        pricing::Money,
     },
     payments::{PaymentError, PaymentProvider as _, Provider},
 };
@@ -40,6 +44,8 @@ pub enum OrderError {
     ProviderGone,
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Refund(#[from] RefundError),
     /// An event without a payment event id came back as a duplicate (a store bug).
     #[error("duplicate without an event id")]
     Duplicate,
@@ -101,7 +107,7 @@ pub struct Orders<'a, O> {
     pub store: &'a O,
 }
 
-impl<O: OrderStore> Orders<'_, O> {
+impl<O: OrderStore + RefundStore> Orders<'_, O> {
     /// A page of orders, newest first: the customer's, or all (filtered by `status`).
     pub async fn page(
         &self,
@@ -165,6 +171,80 @@ impl<O: OrderStore> Orders<'_, O> {
         Ok(order)
     }
 
+    /// Refunds chosen lines or an amount of a paid order, with a reason, through the provider,
+    /// restocking the returned units when asked. `key` (the request's Idempotency-Key) makes a
+    /// retry refund nothing twice: the refund is recorded pending before the provider is asked
+    /// and completed after; a refusal forgets it, an unreachable provider leaves it for a retry.
+    pub async fn refund_part(
+        &self,
+        id: Uuid,
+        key: &str,
+        req: RefundRequest,
+        provider: impl FnOnce() -> Result<Provider, PaymentError>,
+    ) -> Result<Order, OrderError> {
+        let order = self.get(id).await?;
+        // A state that takes no refund says so before the request's details are judged.
+        transition(order.status, OrderEvent::Refund).map_err(TransitionError::from)?;
+        let planned = plan_refund(&order, &req)?;
+        let refund_id = match self
+            .store
+            .begin_refund(id, key, &planned, req.reason.trim(), req.restock)
+            .await?
+        {
+            RefundStart::Done(order) => return Ok(*order),
+            RefundStart::Pending { refund_id } => refund_id,
+        };
+        let provider = provider()?;
+        if order.payment_provider != provider.name() {
+            self.store.abandon_refund(refund_id).await?;
+            return Err(OrderError::ProviderGone);
+        }
+        let amount = Money {
+            amount_minor: planned.amount_minor,
+            currency: order.total.currency.clone(),
+        };
+        let provider_ref = match provider
+            .refund_part(
+                order.payment_ref.as_deref(),
+                &amount,
+                req.reason.trim(),
+                &format!("refund-{id}-{refund_id}"),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e @ PaymentError::Refused(_)) => {
+                self.store.abandon_refund(refund_id).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self
+            .store
+            .complete_refund(id, refund_id, provider_ref.as_deref())
+            .await?)
+    }
+
+    /// Fulfils a paid order, recording carrier and tracking number when given.
+    pub async fn fulfil(
+        &self,
+        id: Uuid,
+        fulfilment: Option<Fulfilment>,
+    ) -> Result<Order, OrderError> {
+        if let Some(f) = &fulfilment {
+            f.validate()?;
+        }
+        let mut order = self.apply(id, OrderEvent::Fulfil).await?;
+        if let Some(mut f) = fulfilment {
+            f.carrier = f.carrier.trim().to_owned();
+            f.tracking_number = f.tracking_number.trim().to_owned();
+            f.fulfilled_at = Some(chrono::Utc::now());
+            self.store.set_fulfilment(id, &f).await?;
+            order.fulfilment = Some(f);
+        }
+        Ok(order)
+    }
+
     /// Marks a manual-payment order paid.
     pub async fn mark_paid(&self, id: Uuid) -> Result<Order, OrderError> {
         let order = self.get(id).await?;
@@ -183,6 +263,13 @@ impl<O: OrderStore> Orders<'_, O> {
         provider: impl FnOnce() -> Result<Provider, PaymentError>,
     ) -> Result<Order, OrderError> {
         let order = self.get(id).await?;
+        if !order.refunds.is_empty() {
+            return Err(Invalid::new(
+                "refunds",
+                "part of this order was refunded; refund the rest with admin/orders/{id}/refunds",
+            )
+            .into());
+        }
         // Refuse before moving money when the state machine would refuse anyway.
         transition(order.status, OrderEvent::Refund).map_err(TransitionError::from)?;
         let provider = provider()?;

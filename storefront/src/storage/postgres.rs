@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "promotions",
         include_str!("../../migrations/0104_promotions.sql"),
     ),
+    (
+        105,
+        "refunds_and_fulfilment",
+        include_str!("../../migrations/0105_refunds_and_fulfilment.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

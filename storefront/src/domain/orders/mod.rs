@@ -2,6 +2,7 @@
 //! a checkout or an order change can be refused. The life cycle itself is in [`lifecycle`].
 
 pub mod lifecycle;
+pub mod returns;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 pub use lifecycle::{
     IllegalTransition, OrderEvent, OrderStatus, StockEffect, Transition, transition,
 };
+pub use returns::{Fulfilment, PlannedRefund, Refund, RefundRequest, ReturnedLine, plan_refund};
 
 use super::{ports::StoreError, pricing::Money, shipping::Address, totals::TaxLine};
 
@@ -65,6 +67,12 @@ pub struct Order {
     pub tax_total: Money,
     /// What the shopper pays: subtotal − discount + shipping (+ tax when prices exclude it).
     pub total: Money,
+    /// Refunds so far (partial or whole), oldest first.
+    pub refunds: Vec<Refund>,
+    /// Their sum.
+    pub refunded: Money,
+    /// Carrier and tracking number, once the merchant shipped it.
+    pub fulfilment: Option<Fulfilment>,
     /// `manual` or `stripe`.
     pub payment_provider: String,
     /// The provider's payment id (a Stripe PaymentIntent id).
@@ -141,6 +149,26 @@ pub enum TransitionError {
     Illegal(#[from] IllegalTransition),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a refund could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("no such order")]
+    NotFound,
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// Another refund took part of what was left meanwhile.
+    #[error("only {remaining} minor units are left to refund")]
+    TooMuch { remaining: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A refund recorded as pending (ask the provider next), or one its key already completed.
+pub enum RefundStart {
+    Pending { refund_id: Uuid },
+    Done(Box<Order>),
 }
 
 /// What applying an event to an order did.

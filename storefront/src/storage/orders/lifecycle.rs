@@ -53,6 +53,7 @@ impl OrderStore for PgOrders {
             .await?
             .remove(&order.id)
             .unwrap_or_default();
+        super::refunds::attach_refunds(&tx, self.t(), std::slice::from_mut(&mut order)).await?;
         let step = transition(order.status, event)?;
 
         // An order that will never be paid gives its discount code's use back. Before the
@@ -191,6 +192,7 @@ impl OrderStore for PgOrders {
             .await?
             .remove(&id)
             .unwrap_or_default();
+        super::refunds::attach_refunds(&tx, self.t(), std::slice::from_mut(&mut order)).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(Some(order))
     }
@@ -226,6 +228,7 @@ impl OrderStore for PgOrders {
         for o in &mut orders {
             o.lines = lines.remove(&o.id).unwrap_or_default();
         }
+        super::refunds::attach_refunds(&tx, self.t(), &mut orders).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(orders)
     }
@@ -296,7 +299,7 @@ async fn record_payment_event(
         == 1)
 }
 
-async fn lines_of(
+pub(super) async fn lines_of(
     tx: &PgTx<'_>,
     tenant: &str,
     ids: &[Uuid],

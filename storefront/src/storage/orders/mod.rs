@@ -19,6 +19,7 @@ mod checkout;
 mod inventory;
 mod lifecycle;
 mod outbox;
+mod refunds;
 mod settings;
 
 use std::sync::Arc;
@@ -56,7 +57,7 @@ impl PgOrders {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address, discount_minor, tax, discount_code";
+const ORDER_COLUMNS: &str = "id, status, customer_id, cart_id, email, currency, total_minor, payment_provider, payment_ref, reserved_until, created_at, updated_at, subtotal_minor, shipping, shipping_address, billing_address, discount_minor, tax, discount_code, fulfilment";
 
 /// A JSON column read back into its type.
 fn json_column<T: serde::de::DeserializeOwned>(
@@ -98,6 +99,12 @@ fn order_from(row: &tokio_postgres::Row) -> Result<Order, StoreError> {
         },
         tax: json_column(row, 17)?.unwrap_or_default(),
         discount_code: row.get(18),
+        fulfilment: json_column(row, 19)?,
+        refunds: Vec::new(),
+        refunded: Money {
+            amount_minor: 0,
+            currency: currency.clone(),
+        },
         total: Money {
             amount_minor: row.get(6),
             currency,
