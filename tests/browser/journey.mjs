@@ -7,7 +7,8 @@
 //
 // Steps (one screenshot each, NN-step.png in --artifacts):
 //   home → search with a typo → product page (stock figure; live update over SSE when
-//   --admin-key is given) → add to cart → register → cart → checkout (manual payment) → the
+//   --admin-key is given) → add to cart → register → cart → checkout (address, shipping method,
+//   discount code; manual payment; shipping, discount and VAT shown) → the
 //   order in the account → stock dropped → keyboard-only sign-in → narrow (phone) viewport.
 // Also fails on any request to another origin (the pages must work offline), on a page script
 // error, and on a 4xx/5xx answer to a page navigation.
@@ -244,6 +245,14 @@ try {
     await expectPath(page, "/checkout", "checkout");
     await waitForText(page, "main", opt.product, "checkout summarises the cart");
     await waitForText(page, "main fieldset", "Payment", "checkout shows the payment method");
+    await waitForText(page, "main fieldset", "Shipping address", "checkout asks where to ship");
+    await page.getByLabel("Full name").fill("Ann Example");
+    await page.getByLabel("Street and number").fill("Hauptstraße 1");
+    await page.getByLabel("Postal code").fill("10115");
+    await page.getByLabel("City").fill("Berlin");
+    await page.getByLabel("Country code (e.g. DE)").fill("DE");
+    await page.getByLabel("Shipping method").selectOption("standard");
+    await page.getByLabel("Discount code (optional)").fill("welcome10");
   });
 
   await step(page, "order-placed", async () => {
@@ -251,6 +260,10 @@ try {
     await page.waitForLoadState("load");
     await waitForText(page, "h1", "your order is placed", "order confirmation");
     await waitForText(page, "[role=status]", "Awaiting payment", "a manual payment awaits payment");
+    await waitForText(page, "main", "Shipping (Standard parcel): 4.90 EUR", "the order shows its shipping");
+    await waitForText(page, "main", "Discount: −", "the order shows the code's discount");
+    await waitForText(page, "main", "Includes MwSt. 19 %", "the order shows the VAT its prices hold");
+    await waitForText(page, "main", "Ships to Ann Example", "the order shows where it goes");
     orderId = (await text(page, "[role=status] strong")).trim();
     expect(/^[0-9a-f-]{36}$/.test(orderId), `order confirmation: order id ${JSON.stringify(orderId)}`);
   });

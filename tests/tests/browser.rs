@@ -190,6 +190,36 @@ async fn a_shopper_buys_in_headless_chromium() {
             .await;
     }
 
+    // A German shop: parcels to Germany, prices with 19 % VAT, a welcome code.
+    let eur = |amount_minor: i64| json!({ "amount_minor": amount_minor, "currency": "EUR" });
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/shipping",
+            Some(
+                json!({ "zones": [{ "id": "de", "name": "Germany", "countries": ["DE"], "methods": [
+                { "id": "standard", "name": "Standard parcel", "price": eur(490) }] }] }),
+            ),
+        )
+        .await;
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/tax",
+            Some(
+                json!({ "prices_include_tax": true, "default_country": "DE", "rates": [
+                { "country": "DE", "class": "standard", "rate_bp": 1900, "name": "MwSt. 19 %" }] }),
+            ),
+        )
+        .await;
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/promotions/WELCOME10",
+            Some(json!({ "benefit": { "type": "percentage", "percent_bp": 1000 } })),
+        )
+        .await;
+
     // The journey in chromium.
     let mut node = tokio::process::Command::new("node");
     node.current_dir(&root)
