@@ -51,8 +51,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Promotion {
     pub code: String,
-    #[serde(flatten)]
-    pub draft: PromotionDraft,
+    /// What the merchant set.
+    pub terms: PromotionDraft,
     pub uses: u32,
 }
 

@@ -303,14 +303,14 @@ impl<C: CartStore, O: CheckoutStore + SettingsStore + PromotionStore, S: Catalog
             .await?
             .ok_or(CodeRefused::Unknown)?;
         let discount = promotion
-            .draft
+            .terms
             .discount(Utc::now(), &basket.subtotal, ships)?;
         let customer_key = match (customer, email) {
             (Some(id), _) => Some(format!("customer:{id}")),
             (None, Some(e)) => Some(format!("email:{}", e.trim().to_lowercase())),
             (None, None) => None,
         };
-        if promotion.draft.max_uses_per_customer.is_some() && customer_key.is_none() {
+        if promotion.terms.max_uses_per_customer.is_some() && customer_key.is_none() {
             return Err(CodeRefused::NeedsCustomer.into());
         }
         Ok((discount, PromotionClaim { code, customer_key }))

@@ -105,7 +105,7 @@ impl AddressBookStore for PgOrders {
 fn promotion_from(row: &tokio_postgres::Row) -> Result<Promotion, StoreError> {
     Ok(Promotion {
         code: row.get(0),
-        draft: serde_json::from_value(row.get(1)).map_err(pg_err)?,
+        terms: serde_json::from_value(row.get(1)).map_err(pg_err)?,
         uses: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
     })
 }
