@@ -124,6 +124,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Tag keys the providers put on everything they create.
 pub mod tags {
     pub const TENANT: &str = "emporium.dev/tenant";
+    /// The owning Storefront's `metadata.uid`: tells a Storefront from an older one of the
+    /// same name.
+    pub const OWNER_UID: &str = "emporium.dev/owner-uid";
     pub const MANAGED_BY: &str = "emporium.dev/managed-by";
     pub const MANAGED_BY_VALUE: &str = "emporium-operator";
     pub const ORPHANED: &str = "emporium.dev/orphaned";
