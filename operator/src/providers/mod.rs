@@ -15,6 +15,7 @@ pub mod aws;
 pub mod database;
 mod error;
 pub mod names;
+pub mod queues;
 mod secret;
 pub mod tables;
 
@@ -28,6 +29,7 @@ pub use self::{
         PostgresConfig, PostgresProvider, TenantDatabase,
     },
     error::ProviderError,
+    queues::{QueueProvisioner, SqsQueues, TenantQueue},
     secret::SecretString,
     tables::{AdoptTables, DynamoTables, TableKind, TableProvisioner, TableSettings, TenantTables},
 };
