@@ -79,8 +79,8 @@ impl Operator {
             "--log-format=json".to_owned(),
             "--database-provider=none".to_owned(),
             "--tables-provider=none".to_owned(),
-            // Pods run on kwok nodes; no load balancer controller here.
-            "--readiness-gate=deployment-available".to_owned(),
+            // No nodes or load balancer controller here.
+            "--readiness-gate=applied".to_owned(),
             format!("--storefront-selector=emporium.dev/test-run={run}"),
             format!("--pool-namespace=pool-{run}"),
             format!("--ingress-group-prefix=emporium-{run}"),

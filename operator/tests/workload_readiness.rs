@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{plan, start_operator, storefront};
+use common::{plan, spawn_operator, storefront, test_config};
 use emporium_integration_tests::{Stack, apply, eventually, install_crds, unique};
 use emporium_operator::crd::{Phase, Storefront, StorefrontPlan};
 use kube::{Api, api::DeleteParams};
@@ -30,7 +30,11 @@ async fn ready_stays_false_while_the_deployment_is_unavailable() -> anyhow::Resu
     let run = unique("avail-");
     let plans: Api<StorefrontPlan> = Api::all(client.clone());
     let storefronts: Api<Storefront> = Api::all(client.clone());
-    let operator = start_operator(&client, &run);
+    let config = emporium_operator::config::OperatorConfig {
+        readiness_gate: emporium_operator::config::ReadinessGate::DeploymentAvailable,
+        ..test_config(&run)
+    };
+    let operator = spawn_operator(&client, config, Default::default());
 
     // A plan whose pods no node can hold (and the quota refuses): the Deployment is applied
     // and rolled out, but never Available.

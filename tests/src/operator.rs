@@ -30,9 +30,8 @@ pub fn operator_args(
             "--postgres-tenant-port={}",
             stack.var("PGPORT").expect("PGPORT")
         ),
-        // Pods run on kwok nodes, so Deployments turn Available; there is no load balancer
-        // controller, so routing is ready once the Ingress is applied.
-        "--readiness-gate=deployment-available".into(),
+        // No load balancer controller here: routing is ready once the Ingress is applied.
+        "--readiness-gate=applied".into(),
         format!("--storefront-selector={selector}"),
         format!("--name-prefix={prefix}"),
         format!("--pool-namespace={pool_namespace}"),

@@ -401,9 +401,6 @@ async fn operator_rides_out_an_api_server_crash_while_provisioning() {
         &format!("rak-pool-{run}"),
         &password_key,
     );
-    // The private control plane has no kwok nodes: no pod ever runs, so only `applied` fits.
-    args.retain(|arg| !arg.starts_with("--readiness-gate"));
-    args.push("--readiness-gate=applied".to_owned());
     // A lease longer than the outage: past it, the operator stops by design (a standby may
     // lead by then) and Kubernetes would restart it; here it must ride the outage out.
     args.extend([

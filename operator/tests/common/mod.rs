@@ -47,7 +47,7 @@ pub fn storefront(name: &str, plan: &str, run: &str, domains: &[&str]) -> Value 
 
 /// The configuration of a controller for the Storefronts labelled
 /// `emporium.dev/test-run=<run>`, with a pool namespace and ingress groups of the run's own and
-/// no data providers; Ready waits for the Deployment's `Available` (pods run on kwok nodes).
+/// no data providers.
 pub fn test_config(run: &str) -> OperatorConfig {
     OperatorConfig {
         runtime_image: "registry.invalid/emporium/storefront:test".into(),
@@ -55,8 +55,11 @@ pub fn test_config(run: &str) -> OperatorConfig {
         ingress_group_prefix: format!("emporium-{run}"),
         database_provider: DataProviderChoice::None,
         tables_provider: DataProviderChoice::None,
-        // Deployments turn Available on kwok nodes; there is no load balancer controller.
-        readiness_gate: ReadinessGate::DeploymentAvailable,
+        // `applied`, not `deployment-available`: on this shared 2-core machine kwok's node
+        // heartbeats sometimes lapse under load, the node controller marks the pods NotReady
+        // and kwok never turns them Ready again, so a Deployment can stay unavailable for good.
+        // `workload_readiness.rs` tests the Available gate itself.
+        readiness_gate: ReadinessGate::Applied,
         storefront_selector: format!("emporium.dev/test-run={run}"),
         concurrency: 4,
         ..OperatorConfig::default()
