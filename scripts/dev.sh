@@ -54,7 +54,7 @@ EMPORIUM_POSTGRES_PASSWORD_KEY="$(cat "$state/postgres-password-key")" \
   "$bin/emporium-operator" --http-addr "127.0.0.1:$operator_port" \
     --database-provider postgres --tables-provider dynamodb \
     --postgres-tenant-host 127.0.0.1 --postgres-tenant-port "$PGPORT" \
-    --readiness-gate applied \
+    --readiness-gate deployment-available \
     >"$state/logs/operator.log" 2>&1 &
 children+=($!)
 

@@ -276,12 +276,22 @@ fn non_empty(values: &[String]) -> Vec<String> {
 /// What `WorkloadReady` (and `RoutingReady`) wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReadinessGate {
-    /// Production: at least one replica is available and the Ingress has a load balancer
-    /// address.
+    /// Production: the Deployment (the pool's, for pooled tenants) reports the condition
+    /// `Available=True` and the Ingress has a load balancer address.
     Available,
-    /// Clusters without nodes or a load balancer controller (the local control plane): every
-    /// child is applied and the Deployment controller has observed the current template.
+    /// Clusters with nodes (real or kwok) but no load balancer controller (the local stack,
+    /// `make dev`): the Deployment is `Available` as above; the Ingress only needs applying.
+    DeploymentAvailable,
+    /// Scale tests on kwok only: every child is applied and the Deployment controller has
+    /// observed the current template; pods are not waited for.
     Applied,
+}
+
+impl ReadinessGate {
+    /// Whether the Deployment's `Available` condition is a readiness input.
+    pub fn waits_for_availability(self) -> bool {
+        self != ReadinessGate::Applied
+    }
 }
 
 /// Everything the reconcile pipeline needs besides the Storefront and its plan.

@@ -101,9 +101,10 @@ struct Args {
     tables_provider: DataProviderChoice,
     #[command(flatten)]
     data: DataSettings,
-    /// What WorkloadReady/RoutingReady wait for: `available` (a replica is available and the
-    /// load balancer has an address) or `applied` (objects applied and rolled out; for clusters
-    /// without nodes or a load balancer controller).
+    /// What WorkloadReady/RoutingReady wait for: `available` (the Deployment is Available and
+    /// the load balancer has an address), `deployment-available` (the Deployment is Available;
+    /// for clusters without a load balancer controller) or `applied` (objects applied and
+    /// rolled out; kwok scale tests only).
     #[arg(
         long,
         env = "EMPORIUM_READINESS_GATE",

@@ -38,6 +38,8 @@ fn request(tenant: &str, policy: DeletionPolicy) -> TenantTables {
         point_in_time_recovery: true,
         deletion_policy: policy,
         adopt: AdoptTables::default(),
+        delete_adopted: false,
+        owner_uid: format!("uid-of-{tenant}"),
         recorded: false,
     }
 }
@@ -291,5 +293,69 @@ async fn an_existing_table_can_be_adopted() {
             ..
         }
     ));
+
+    // deletionPolicy Delete removes the tenant's own tables but keeps the adopted one (no
+    // `deleteAdopted`), tagged orphaned.
     delete_until_done(|| f.tables.delete(&request)).await;
+    assert_eq!(
+        tables_with_prefix(&f.dynamodb, &f.prefix).await,
+        vec![existing.clone()],
+        "only the adopted table is left"
+    );
+    assert!(
+        table_tags(&f.dynamodb, &existing)
+            .await
+            .contains(&("emporium.dev/orphaned".into(), "true".into()))
+    );
+
+    // Retained, it can be adopted again; with `deleteAdopted` Delete then deletes it.
+    let mut again = self::request("shop2", DeletionPolicy::Delete);
+    again.adopt.catalog = Some(existing.clone());
+    again.delete_adopted = true;
+    ready(ensure_until_settled(|| f.tables.ensure(&again)).await.1);
+    delete_until_done(|| f.tables.delete(&again)).await;
+    assert!(tables_with_prefix(&f.dynamodb, &f.prefix).await.is_empty());
+}
+
+#[tokio::test]
+async fn another_tenants_live_table_is_not_adopted_and_never_deleted() {
+    let f = fixture().await;
+    let owner = request("owner", DeletionPolicy::Delete);
+    let owned = ready(ensure_until_settled(|| f.tables.ensure(&owner)).await.1);
+
+    // A different Storefront names the owner's live catalog table.
+    let mut intruder = request("intruder", DeletionPolicy::Delete);
+    intruder.adopt.catalog = Some(owned.catalog.clone());
+    intruder.delete_adopted = true;
+    match f.tables.ensure(&intruder).await.expect("ensure") {
+        Outcome::Terminal { reason, message } => {
+            assert_eq!(reason, "AdoptionRefused");
+            assert!(message.contains("Storefront `owner`"), "{message}");
+        }
+        other => panic!("expected AdoptionRefused, got {other:?}"),
+    }
+    // A new Storefront of the owner's name (another uid) is refused too.
+    let mut same_name = request("owner", DeletionPolicy::Delete);
+    same_name.owner_uid = "another-uid".into();
+    same_name.adopt.catalog = Some(owned.catalog.clone());
+    assert!(matches!(
+        f.tables.ensure(&same_name).await.expect("ensure"),
+        Outcome::Terminal {
+            reason: "AdoptionRefused",
+            ..
+        }
+    ));
+
+    // Deleting the intruder (even with deleteAdopted) leaves the owner's table alone.
+    delete_until_done(|| f.tables.delete(&intruder)).await;
+    assert!(
+        tables_with_prefix(&f.dynamodb, &f.prefix)
+            .await
+            .contains(&owned.catalog),
+        "the owner's table survived the intruder's deletion"
+    );
+    let tags = table_tags(&f.dynamodb, &owned.catalog).await;
+    assert!(tags.contains(&("emporium.dev/owner-uid".into(), "uid-of-owner".into())));
+    assert!(!tags.iter().any(|(k, _)| k == "emporium.dev/orphaned"));
+    delete_until_done(|| f.tables.delete(&owner)).await;
 }

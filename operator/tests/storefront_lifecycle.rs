@@ -151,7 +151,7 @@ async fn a_dedicated_storefront_is_provisioned_kept_steady_updated_and_offboarde
     )
     .await?;
 
-    // Ready (database and tables disabled, workload gate `applied`: no nodes here).
+    // Ready (database and tables disabled, workload gate `applied`).
     let ready = eventually("Storefront Ready", WAIT, || async {
         let sf = storefronts.get(&name).await?;
         let status = sf.status.clone().unwrap_or_default();

@@ -119,6 +119,7 @@ pub async fn build_state(
     let relay = Arc::new(OutboxRelay::new(aws).creating_queues(settings.create_tables));
     let mut metrics = Metrics::default();
     metrics.register_caches(&catalog, &search_cache);
+    metrics.register_relay(&relay);
     let state = AppState {
         tenants: Arc::new(Tenants::new(
             dynamo.clone(),

@@ -194,6 +194,7 @@ impl Tenants {
             Source::Secret(key) => index.from_secrets.insert(key, runtime),
         };
         reindex(&mut index);
+        self.forget_unused_databases(&index);
         Ok(())
     }
 
@@ -202,8 +203,23 @@ impl Tenants {
         let mut index = self.index.write();
         let removed = index.from_secrets.remove(key)?;
         reindex(&mut index);
+        self.forget_unused_databases(&index);
         tracing::info!(tenant = removed.id(), "no longer serving tenant");
         Some(removed.id().to_owned())
+    }
+
+    /// Drops the connection pools no served tenant uses any more, so `/readyz` reports only the
+    /// databases of tenants served now (a deleted tenant's database is forgotten at once).
+    fn forget_unused_databases(&self, index: &Index) {
+        let used: std::collections::HashSet<&str> = index
+            .from_file
+            .values()
+            .chain(index.from_secrets.values())
+            .map(|t| t.config.database_url.as_str())
+            .collect();
+        self.databases
+            .lock()
+            .retain(|dsn, _| used.contains(dsn.as_str()));
     }
 
     /// Secret keys currently served.
@@ -229,4 +245,87 @@ fn reindex(index: &mut Index) {
         .into_iter()
         .filter_map(|(host, id)| by_id.get(&id).map(|t| (host, t.clone())))
         .collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use emporium_tenant_config::{PaymentProvider, Payments, Tables, Tier};
+
+    use super::*;
+
+    fn config(id: &str, dsn: &str) -> TenantConfig {
+        TenantConfig {
+            tenant_id: id.into(),
+            display_name: id.into(),
+            domains: vec![format!("{id}.example.com")],
+            tier: Tier::Dedicated,
+            theme_color: None,
+            database_url: dsn.into(),
+            tables: Tables {
+                catalog: format!("{id}-catalog"),
+                carts: format!("{id}-carts"),
+                sessions: format!("{id}-sessions"),
+            },
+            admin_key: "sk_admin_test".into(),
+            payments: Payments {
+                provider: PaymentProvider::Manual,
+                secret_key: None,
+                webhook_secret: None,
+                api_base: None,
+            },
+        }
+    }
+
+    fn tenants() -> Tenants {
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
+        Tenants::new(dynamo, 1, Duration::from_secs(60), false)
+    }
+
+    #[tokio::test]
+    async fn a_deleted_tenants_database_is_forgotten_at_once() {
+        let tenants = tenants();
+        // Nothing listens on port 1: the migration attempt fails at once and is only logged.
+        let dedicated = "postgres://u:p@127.0.0.1:1/dedicated";
+        let shared = "postgres://u:p@127.0.0.1:1/shared";
+        for (key, id, dsn) in [
+            ("store-a/tenant-a", "a", dedicated),
+            ("pool/tenant-b", "b", shared),
+            ("pool/tenant-c", "c", shared),
+        ] {
+            tenants
+                .upsert(Source::Secret(key.into()), config(id, dsn))
+                .await
+                .expect("upsert");
+        }
+        assert_eq!(tenants.databases().len(), 2);
+
+        tenants.remove_secret("store-a/tenant-a");
+        assert_eq!(
+            tenants.databases().len(),
+            1,
+            "the dedicated database is forgotten"
+        );
+        tenants.remove_secret("pool/tenant-b");
+        assert_eq!(
+            tenants.databases().len(),
+            1,
+            "tenant c still uses the shared one"
+        );
+
+        // A tenant moved to another database forgets the old one too.
+        tenants
+            .upsert(
+                Source::Secret("pool/tenant-c".into()),
+                config("c", "postgres://u:p@127.0.0.1:1/moved"),
+            )
+            .await
+            .expect("upsert");
+        assert_eq!(tenants.databases().len(), 1);
+        tenants.remove_secret("pool/tenant-c");
+        assert!(tenants.databases().is_empty());
+    }
 }

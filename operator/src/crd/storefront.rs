@@ -22,7 +22,8 @@ use super::{Hostname, Tier};
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 40").message("a Storefront's name must be at most 40 characters: it becomes the tenant id and part of the namespace store-<name>"),
-    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("a Storefront's name must start with a letter and contain only lowercase letters, digits and hyphens")
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("a Storefront's name must start with a letter and contain only lowercase letters, digits and hyphens"),
+    validation = Rule::new("!has(self.spec.payments) || !has(self.spec.payments.secretRef) || !has(self.spec.payments.secretRef.namespace) || self.spec.payments.secretRef.namespace == 'store-' + self.metadata.name").message("spec.payments.secretRef.namespace must be the tenant's own namespace store-<name>, or be left out (the tenant's own namespace: store-<name> for a dedicated tenant, the pool namespace for a pooled one); the operator does not read Secrets of other namespaces for a tenant").field_path(".spec.payments.secretRef.namespace")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.domains.all(d, self.domains.exists_one(x, x == d))").message("domains must not list the same hostname twice"))]
@@ -81,10 +82,16 @@ pub struct DatabaseSpec {
     /// What happens to the database when the Storefront is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
-    /// Adopt this existing Aurora cluster instead of creating one (dedicated tier only).
+    /// Adopt this existing Aurora cluster instead of creating one (dedicated tier only; a
+    /// pooled plan refuses it). Fixed at creation. Refused when the cluster is tagged as
+    /// another Storefront's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub existing_cluster_identifier: Option<String>,
+    /// Whether `deletionPolicy` Snapshot or Delete also deletes an adopted cluster. Default
+    /// `false`: an adopted cluster is retained (tagged orphaned) whatever the policy says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_adopted: bool,
 }
 
 fn default_engine_version() -> String {
@@ -99,6 +106,7 @@ impl Default for DatabaseSpec {
             max_capacity: None,
             deletion_policy: DeletionPolicy::default(),
             existing_cluster_identifier: None,
+            delete_adopted: false,
         }
     }
 }
@@ -116,8 +124,9 @@ pub enum DeletionPolicy {
 }
 
 /// DynamoDB settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(KubeSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.existingTables) == has(oldSelf.existingTables) && (!has(self.existingTables) || self.existingTables == oldSelf.existingTables)").message("catalog.existingTables is fixed at creation; create a new Storefront to adopt different tables"))]
 pub struct CatalogSpec {
     /// Bill per request (PAY_PER_REQUEST) rather than provisioned capacity.
     #[serde(default = "yes")]
@@ -125,10 +134,16 @@ pub struct CatalogSpec {
     /// Point-in-time recovery on the tenant's tables.
     #[serde(default = "yes")]
     pub point_in_time_recovery: bool,
-    /// Adopt these existing DynamoDB tables instead of creating them (dedicated tier only);
-    /// each must have the partition key `pk` (string). Unnamed kinds are created as usual.
+    /// Adopt these existing DynamoDB tables instead of creating them (dedicated tier only; a
+    /// pooled plan refuses it); each must have the partition key `pk` (string). Unnamed kinds
+    /// are created as usual. Fixed at creation. Refused when a table is tagged as another
+    /// Storefront's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub existing_tables: Option<ExistingTables>,
+    /// Whether `database.deletionPolicy` Snapshot or Delete also deletes adopted tables.
+    /// Default `false`: adopted tables are retained (tagged orphaned) whatever the policy says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_adopted: bool,
 }
 
 /// Existing DynamoDB tables a dedicated tenant takes over, by name.
@@ -156,6 +171,7 @@ impl Default for CatalogSpec {
             on_demand: true,
             point_in_time_recovery: true,
             existing_tables: None,
+            delete_adopted: false,
         }
     }
 }
@@ -167,7 +183,8 @@ impl Default for CatalogSpec {
 pub struct PaymentsSpec {
     #[serde(default)]
     pub provider: PaymentProvider,
-    /// Secret with keys `secretKey` and `webhookSecret` (and optionally `apiBase`).
+    /// Secret with keys `secretKey` and `webhookSecret` (and optionally `apiBase`), in the
+    /// tenant's own namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretReference>,
 }
@@ -182,11 +199,14 @@ pub enum PaymentProvider {
     Manual,
 }
 
-/// A Secret by namespace and name.
+/// A Secret of the tenant's own namespace, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SecretReference {
+    /// Left out: the tenant's own namespace (`store-<name>` for a dedicated tenant, the pool
+    /// namespace for a pooled one). Set, it must be `store-<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
-    pub namespace: String,
+    pub namespace: Option<String>,
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }

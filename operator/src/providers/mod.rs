@@ -15,6 +15,7 @@ pub mod aws;
 pub mod database;
 mod error;
 pub mod names;
+pub mod queues;
 mod secret;
 pub mod tables;
 
@@ -28,6 +29,7 @@ pub use self::{
         PostgresConfig, PostgresProvider, TenantDatabase,
     },
     error::ProviderError,
+    queues::{QueueProvisioner, SqsQueues, TenantQueue},
     secret::SecretString,
     tables::{AdoptTables, DynamoTables, TableKind, TableProvisioner, TableSettings, TenantTables},
 };
@@ -124,6 +126,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Tag keys the providers put on everything they create.
 pub mod tags {
     pub const TENANT: &str = "emporium.dev/tenant";
+    /// The owning Storefront's `metadata.uid`: tells a Storefront from an older one of the
+    /// same name.
+    pub const OWNER_UID: &str = "emporium.dev/owner-uid";
     pub const MANAGED_BY: &str = "emporium.dev/managed-by";
     pub const MANAGED_BY_VALUE: &str = "emporium-operator";
     pub const ORPHANED: &str = "emporium.dev/orphaned";

@@ -182,8 +182,21 @@ fn observe_deployment(deployment: &Deployment) -> WorkloadObservation {
     WorkloadObservation {
         rolled_out: deployment.metadata.generation.is_some()
             && status.observed_generation >= deployment.metadata.generation,
-        available_replicas: status.available_replicas.unwrap_or(0),
+        available: deployment_available(deployment),
     }
+}
+
+/// Whether the Deployment's condition `Available` is `True`.
+pub(crate) fn deployment_available(deployment: &Deployment) -> bool {
+    deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions.iter().any(|c| {
+                c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")
+            })
+        })
 }
 
 fn load_balancer_address(ingress: &Ingress) -> Option<String> {

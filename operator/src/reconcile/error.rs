@@ -96,6 +96,35 @@ impl Error {
         }
     }
 
+    /// The `Ready` condition's reason while this error stops the reconcile: a reconcile-time
+    /// failure is always shown in the status, never only in the log.
+    pub fn condition_reason(&self) -> &'static str {
+        match self {
+            Error::Apply { .. } => "ApplyFailed",
+            Error::List { .. } => "ListFailed",
+            Error::Delete { .. } => "DeleteFailed",
+            Error::Build(_) => "BuildFailed",
+            Error::ReadPlan { .. } => "PlanUnreadable",
+            Error::ReadSecret { .. } => "SecretUnreadable",
+            Error::PaymentsSecret { .. } => "PaymentsSecretMissing",
+            Error::WriteStatus { .. } => "StatusWriteFailed",
+            Error::Serialize { .. } => "OperatorBug",
+            Error::Task(_) | Error::CacheGone | Error::MissingMetadata | Error::Finalizer(_) => {
+                "ReconcileError"
+            }
+            Error::DataReleasing(_) => "DataReleasing",
+            Error::DataReleaseBlocked(_) => "DataReleaseBlocked",
+        }
+    }
+
+    /// Whether a person must act (the phase turns `Failed`) rather than wait for a retry.
+    pub fn needs_person(&self) -> bool {
+        matches!(
+            self,
+            Error::PaymentsSecret { .. } | Error::Apply { .. } | Error::Build(_)
+        )
+    }
+
     /// Whether the error only means "not done yet" (a deletion AWS is working on): retried at
     /// the progress interval rather than with a growing backoff.
     pub(super) fn is_progress(&self) -> bool {

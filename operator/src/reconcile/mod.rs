@@ -15,6 +15,7 @@ pub mod build;
 pub mod cache;
 mod context;
 mod error;
+pub mod handover;
 pub mod ingress_group;
 mod runner;
 pub mod sharding;
@@ -102,8 +103,25 @@ pub async fn reconcile(storefront: Arc<Storefront>, ctx: Arc<Context>) -> Result
     result
 }
 
-/// The pipeline for a live Storefront: validate, data, routing, config, build, apply, status.
+/// The pipeline for a live Storefront; a failure is written to its `Ready` condition (with the
+/// error's reason) before it is retried, so it is never only in the log.
 async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
+    let result = run_pipeline(storefront, ctx).await;
+    if let Err(error) = &result
+        && !matches!(error, Error::WriteStatus { .. } | Error::CacheGone)
+    {
+        let outcome = ReconcileOutcome::Failed(error);
+        if let Err(write) =
+            write_status(storefront, ctx, &outcome, storefront.metadata.generation).await
+        {
+            tracing::warn!(error = %write, "could not record the failure in the status");
+        }
+    }
+    result
+}
+
+/// Validate, data, routing, config, build, apply, status.
+async fn run_pipeline(storefront: &Storefront, ctx: &Context) -> Result<Action, Error> {
     let name = storefront.name_any();
     let generation = storefront.metadata.generation;
     if storefront.spec.paused {
@@ -133,6 +151,7 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
     let ingress_group = ingress_group::assign(storefront, &tenant, ctx)
         .map(|(group, _)| sharding::group_name(&ctx.config.ingress_group_prefix, group));
     let namespace = tenant_namespace(&name, tenant.tier, &ctx.config);
+    let routed_before = handover::routed_before(ctx, &name, &namespace);
     let tenant_config =
         tenant_config::assemble(storefront, &tenant, &data, &namespace, ctx).await?;
     let owner = storefront
@@ -175,6 +194,13 @@ async fn apply_storefront(storefront: &Storefront, ctx: &Context) -> Result<Acti
         return Ok(Action::requeue(PROGRESS_RECHECK));
     }
     let status = write_status(storefront, ctx, &outcome, generation).await?;
+    handover::announce(
+        ctx,
+        storefront,
+        routed_before.as_deref(),
+        &tenant.routed_domains,
+    )
+    .await;
     let settled = status.phase == Some(Phase::Ready) && !data.progressing;
     Ok(Action::requeue(if settled {
         RESYNC
@@ -188,9 +214,16 @@ async fn cleanup_storefront(storefront: &Storefront, ctx: &Context) -> Result<Ac
     let name = storefront.name_any();
     tracing::info!(tenant = %name, "offboarding");
     let generation = storefront.metadata.generation;
-    write_status(storefront, ctx, &ReconcileOutcome::Deleting, generation).await?;
-    tenant_data::release_tenant_data(ctx, storefront).await?;
     let tier = storefront.status.as_ref().and_then(|s| s.tier);
+    let first_pass = storefront.status.as_ref().and_then(|s| s.phase) != Some(Phase::Deleting);
+    write_status(storefront, ctx, &ReconcileOutcome::Deleting, generation).await?;
+    if first_pass && let Some(tier) = tier {
+        let namespace = tenant_namespace(&name, tier, &ctx.config);
+        let held = handover::routed_before(ctx, &name, &namespace).unwrap_or_default();
+        let held: Vec<_> = held.into_iter().map(crate::crd::Hostname).collect();
+        handover::announce_released(ctx, storefront, &held).await;
+    }
+    tenant_data::release_tenant_data(ctx, storefront).await?;
     if tier != Some(Tier::Pooled) {
         let namespace = tenant_namespace(&name, Tier::Dedicated, &ctx.config);
         apply::delete_tenant_namespace(ctx.applier(), &namespace).await?;

@@ -55,7 +55,9 @@ pub async fn assemble(
         &storefront.spec.payments.secret_ref,
     ) {
         (PaymentProvider::Stripe, Some(reference)) => {
-            let secret = read_secret(ctx, &reference.namespace, &reference.name).await?;
+            // Left out: the tenant's own namespace (validation refused any other).
+            let secret_namespace = reference.namespace.as_deref().unwrap_or(namespace);
+            let secret = read_secret(ctx, secret_namespace, &reference.name).await?;
             let value = |key: &'static str| {
                 secret
                     .as_ref()
@@ -63,7 +65,7 @@ pub async fn assemble(
                     .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
             };
             let missing = |key| Error::PaymentsSecret {
-                namespace: reference.namespace.clone(),
+                namespace: secret_namespace.to_owned(),
                 name: reference.name.clone(),
                 key,
             };

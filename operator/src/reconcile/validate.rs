@@ -33,6 +33,14 @@ pub enum Invalid {
         current: Tier,
         requested: Tier,
     },
+    #[error(
+        "spec.{field} adopts a resource of the tenant's own, which only the dedicated tier has; plan `{plan}` is pooled: remove spec.{field} or choose a dedicated plan"
+    )]
+    DedicatedOnlyField { field: &'static str, plan: String },
+    #[error(
+        "spec.payments.secretRef.namespace is `{namespace}`, not the tenant's own namespace `{own}`; leave it out (the tenant's own namespace) or copy the Secret into `{own}`"
+    )]
+    PaymentsSecretNamespace { namespace: String, own: String },
 }
 
 impl Invalid {
@@ -41,6 +49,8 @@ impl Invalid {
         match self {
             Invalid::PlanNotFound(_) => "PlanNotFound",
             Invalid::TierChange { .. } => "TierChangeUnsupported",
+            Invalid::DedicatedOnlyField { .. } => "DedicatedOnlyField",
+            Invalid::PaymentsSecretNamespace { .. } => "PaymentsSecretNamespaceRefused",
         }
     }
 }
@@ -62,6 +72,35 @@ pub fn validate<'a>(
             current,
             requested: plan.spec.tier,
         });
+    }
+    if plan.spec.tier == Tier::Pooled {
+        let spec = &storefront.spec;
+        let field = if spec.database.existing_cluster_identifier.is_some() {
+            Some("database.existingClusterIdentifier")
+        } else if spec.catalog.existing_tables.is_some() {
+            Some("catalog.existingTables")
+        } else {
+            None
+        };
+        if let Some(field) = field {
+            return Err(Invalid::DedicatedOnlyField {
+                field,
+                plan: plan_name,
+            });
+        }
+    }
+    // The API server refuses this too; Storefronts stored before that rule existed are
+    // caught here.
+    let own = format!("store-{}", storefront.name_any());
+    if let Some(namespace) = storefront
+        .spec
+        .payments
+        .secret_ref
+        .as_ref()
+        .and_then(|r| r.namespace.clone())
+        && namespace != own
+    {
+        return Err(Invalid::PaymentsSecretNamespace { namespace, own });
     }
     let me = claim_order(storefront);
     let older: Vec<&Storefront> = others
@@ -90,6 +129,23 @@ pub fn validate<'a>(
         routed_domains,
         conflicts,
     })
+}
+
+/// The Storefront that gets `domain` when `releasing` lets go of it: the oldest other live
+/// Storefront listing it.
+pub fn next_holder<'a>(
+    domain: &Hostname,
+    releasing: &Storefront,
+    others: impl IntoIterator<Item = &'a Storefront>,
+) -> Option<&'a Storefront> {
+    others
+        .into_iter()
+        .filter(|other| {
+            other.name_any() != releasing.name_any()
+                && other.metadata.deletion_timestamp.is_none()
+                && other.spec.domains.contains(domain)
+        })
+        .min_by_key(|other| claim_order(other))
 }
 
 /// Older Storefronts hold a hostname first; the name breaks ties in the same second.
@@ -149,6 +205,59 @@ mod tests {
 
         let holder = validate(&older, Some(&plan), [&older, &newer]).expect("valid");
         assert!(holder.conflicts.is_empty());
+    }
+
+    #[test]
+    fn adoption_on_a_pooled_plan_is_refused_naming_the_field() {
+        let plan = sample_plan("basic", Tier::Pooled);
+        let mut storefront = sample_storefront("acme", "basic");
+        storefront.spec.catalog.existing_tables = Some(crate::crd::ExistingTables {
+            catalog: Some("legacy-catalog".into()),
+            ..Default::default()
+        });
+        let err = validate(&storefront, Some(&plan), []).expect_err("pooled adoption");
+        assert_eq!(err.reason(), "DedicatedOnlyField");
+        assert!(err.to_string().contains("spec.catalog.existingTables"));
+
+        storefront.spec.catalog.existing_tables = None;
+        storefront.spec.database.existing_cluster_identifier = Some("legacy".into());
+        let err = validate(&storefront, Some(&plan), []).expect_err("pooled adoption");
+        assert!(
+            err.to_string()
+                .contains("spec.database.existingClusterIdentifier")
+        );
+    }
+
+    #[test]
+    fn a_payments_secret_outside_the_tenant_namespace_is_refused() {
+        let plan = sample_plan("premium", Tier::Dedicated);
+        let mut storefront = sample_storefront("acme", "premium");
+        let reference = |namespace: Option<&str>| crate::crd::SecretReference {
+            namespace: namespace.map(str::to_owned),
+            name: "stripe".into(),
+        };
+        storefront.spec.payments.secret_ref = Some(reference(Some("kube-system")));
+        let err = validate(&storefront, Some(&plan), []).expect_err("foreign namespace");
+        assert_eq!(err.reason(), "PaymentsSecretNamespaceRefused");
+        storefront.spec.payments.secret_ref = Some(reference(Some("store-acme")));
+        validate(&storefront, Some(&plan), []).expect("own namespace");
+        storefront.spec.payments.secret_ref = Some(reference(None));
+        validate(&storefront, Some(&plan), []).expect("left out");
+    }
+
+    #[test]
+    fn the_oldest_waiting_storefront_is_the_next_holder() {
+        let holder = created_at(sample_storefront("acme", "premium"), "2026-01-01T00:00:00Z");
+        let domain = holder.spec.domains[0].clone();
+        let waiting = |name: &str, at: &str| {
+            let mut sf = created_at(sample_storefront(name, "premium"), at);
+            sf.spec.domains = vec![domain.clone()];
+            sf
+        };
+        let newer = waiting("newer", "2026-03-01T00:00:00Z");
+        let older = waiting("older", "2026-02-01T00:00:00Z");
+        let next = next_holder(&domain, &holder, [&holder, &newer, &older]).expect("a waiter");
+        assert_eq!(next.name_any(), "older");
     }
 
     #[test]

@@ -104,6 +104,20 @@ impl Metrics {
         );
     }
 
+    /// Registers the outbox relay's counter and gauge.
+    pub fn register_relay(&mut self, relay: &crate::workers::relay::OutboxRelay) {
+        self.registry.register(
+            "outbox_events_relayed",
+            "Order events handed to SQS",
+            relay.relayed.clone(),
+        );
+        self.registry.register(
+            "outbox_tenants_backing_off",
+            "Tenants whose outbox relay is backing off (queue missing or unreachable); their events wait in the outbox",
+            relay.backing_off.clone(),
+        );
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {

@@ -2,7 +2,11 @@
 //! (consumers dedupe by the `event_id` attribute), on every replica; rows another replica is
 //! sending are skipped.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use aws_sdk_sqs::{
     error::{BuildError, DisplayErrorContext, SdkError},
@@ -13,6 +17,7 @@ use aws_sdk_sqs::{
     types::{MessageAttributeValue, SendMessageBatchRequestEntry},
 };
 use parking_lot::Mutex;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use tokio::task::JoinHandle;
 
 use crate::{
@@ -27,6 +32,44 @@ use crate::{
 pub const RELAY_INTERVAL: Duration = Duration::from_millis(250);
 /// SQS takes at most ten messages per batch.
 const RELAY_BATCH: i64 = 10;
+/// The longest wait between attempts for a tenant whose queue is missing or unreachable.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// At most one warning per tenant in this interval while its relay keeps failing.
+pub const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// One tenant's failing relay: when to try again and when it was last logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub failures: u32,
+    pub next_try: Instant,
+    last_logged: Option<Instant>,
+}
+
+impl Backoff {
+    /// The state after a failure at `now` (`previous`: the state before it, if failing).
+    pub fn after_failure(previous: Option<Backoff>, now: Instant) -> Backoff {
+        let failures = previous.map_or(1, |b| b.failures.saturating_add(1));
+        let delay = RELAY_INTERVAL
+            .saturating_mul(2u32.saturating_pow(failures.min(16)))
+            .min(MAX_BACKOFF);
+        Backoff {
+            failures,
+            next_try: now + delay,
+            last_logged: previous.and_then(|b| b.last_logged),
+        }
+    }
+
+    /// Whether to log this failure at `now`, recording it if so (one line per [`LOG_EVERY`]).
+    pub fn should_log(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= LOG_EVERY);
+        if due {
+            self.last_logged = Some(now);
+        }
+        due
+    }
+}
 
 /// Why SQS did not take a batch.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +118,12 @@ pub struct OutboxRelay {
     /// Create missing queues (development; in clusters the operator owns them).
     create_queues: bool,
     queue_urls: Mutex<HashMap<String, String>>,
+    backoff: Mutex<HashMap<String, Backoff>>,
+    /// Order events handed to SQS (`storefront_outbox_events_relayed`).
+    pub relayed: Counter,
+    /// Tenants whose relay is backing off (queue missing or unreachable); their events wait in
+    /// the outbox (`storefront_outbox_tenants_backing_off`).
+    pub backing_off: Gauge,
 }
 
 impl OutboxRelay {
@@ -83,6 +132,9 @@ impl OutboxRelay {
             sqs: aws_sdk_sqs::Client::new(aws),
             create_queues: false,
             queue_urls: Mutex::default(),
+            backoff: Mutex::default(),
+            relayed: Counter::default(),
+            backing_off: Gauge::default(),
         }
     }
 
@@ -189,17 +241,77 @@ pub fn spawn(relay: Arc<OutboxRelay>, tenants: Arc<Tenants>) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             for tenant in tenants.all() {
-                if let Err(e) = relay_tenant(&relay, &tenant).await {
-                    tracing::warn!(tenant = tenant.id(), error = %e, "outbox relay failed; will retry");
-                }
+                relay_with_backoff(&relay, &tenant).await;
             }
         }
     })
 }
 
+/// One tenant's relay, unless it is backing off: a failure doubles its wait (up to
+/// [`MAX_BACKOFF`]) and is logged at most once per [`LOG_EVERY`]; the queue URL is looked up
+/// again next time (the queue may have been recreated).
+async fn relay_with_backoff(relay: &OutboxRelay, tenant: &TenantRuntime) {
+    let id = tenant.id();
+    let previous = relay.backoff.lock().get(id).copied();
+    let now = Instant::now();
+    if previous.is_some_and(|b| now < b.next_try) {
+        return;
+    }
+    match relay_tenant(relay, tenant).await {
+        Ok(sent) => {
+            relay.relayed.inc_by(sent as u64);
+            if let Some(b) = relay.backoff.lock().remove(id) {
+                relay.backing_off.dec();
+                tracing::info!(tenant = id, failures = b.failures, "outbox relay recovered");
+            }
+        }
+        Err(e) => {
+            relay.queue_urls.lock().remove(id);
+            let mut state = Backoff::after_failure(previous, now);
+            if previous.is_none() {
+                relay.backing_off.inc();
+            }
+            if state.should_log(now) {
+                tracing::warn!(
+                    tenant = id,
+                    error = %e,
+                    failures = state.failures,
+                    retry_in = ?state.next_try.duration_since(now),
+                    "outbox relay failed; order events wait in the outbox (logged at most once a minute per tenant)"
+                );
+            }
+            relay.backoff.lock().insert(id.to_owned(), state);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_tenant_backs_off_exponentially_and_logs_once_a_minute() {
+        let start = Instant::now();
+        let mut state = Backoff::after_failure(None, start);
+        assert!(state.should_log(start));
+        let mut waits = Vec::new();
+        let mut now = start;
+        let mut logged = 1;
+        for _ in 0..20 {
+            now = state.next_try;
+            let mut next = Backoff::after_failure(Some(state), now);
+            if next.should_log(now) {
+                logged += 1;
+            }
+            waits.push(next.next_try - now);
+            state = next;
+        }
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]), "{waits:?}");
+        assert_eq!(waits.first(), Some(&(RELAY_INTERVAL * 4)));
+        assert_eq!(waits.last(), Some(&MAX_BACKOFF));
+        let minutes = (now - start).as_secs() / 60 + 1;
+        assert!(logged <= minutes, "{logged} lines in {minutes} minutes");
+    }
 
     #[test]
     fn queue_names_are_valid_for_sqs() {

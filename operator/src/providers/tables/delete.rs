@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{BackupStatus, TableStatus};
 use tracing::info;
 
-use super::{DynamoTables, TableKind, TenantTables, combine, tag};
+use super::{DynamoTables, Ownership, TableKind, TenantTables, combine, ownership, tag};
 use crate::providers::{
     Deletion, DeletionPolicy, Outcome, ProviderError, Tier, aws::sdk_error, names, tags,
 };
@@ -42,7 +42,26 @@ impl DynamoTables {
                 format!("table {table} is being deleted"),
             ));
         }
-        if request.deletion_policy == DeletionPolicy::Retain {
+        if request.adopts(kind) {
+            // An adopted table is deleted only when the spec says so (`deleteAdopted`), and
+            // never when its tags name another owner.
+            let arn = description.table_arn().unwrap_or(table.as_str()).to_owned();
+            let current = self
+                .client
+                .list_tags_of_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&self.api, "ListTagsOfResource", &table, e))?;
+            if ownership(current.tags(), request) != Ownership::Mine {
+                return Ok(Outcome::Ready(format!(
+                    "{table} left alone (never adopted: another owner's)"
+                )));
+            }
+        }
+        let retain = request.deletion_policy == DeletionPolicy::Retain
+            || (request.adopts(kind) && !request.delete_adopted);
+        if retain {
             let arn = description.table_arn().unwrap_or(table.as_str()).to_owned();
             self.client
                 .tag_resource()

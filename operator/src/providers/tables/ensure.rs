@@ -10,8 +10,8 @@ use emporium_tenant_config::Tables;
 use tracing::info;
 
 use super::{
-    DynamoTables, PARTITION_KEY, SORT_KEY, TableKind, TableProvisioner as _, TenantTables,
-    build_error, combine,
+    DynamoTables, Ownership, PARTITION_KEY, SORT_KEY, TableKind, TableProvisioner as _,
+    TenantTables, build_error, combine, ownership,
 };
 use crate::providers::{DeletionPolicy, Outcome, ProviderError, Tier, aws::sdk_error, tags};
 
@@ -32,7 +32,12 @@ impl DynamoTables {
         }
     }
 
-    async fn create(&self, request: &TenantTables, table: &str) -> Result<(), ProviderError> {
+    async fn create(
+        &self,
+        request: &TenantTables,
+        kind: TableKind,
+        table: &str,
+    ) -> Result<(), ProviderError> {
         let key = |name: &str, key_type: KeyType| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -57,7 +62,7 @@ impl DynamoTables {
             .key_schema(key(SORT_KEY, KeyType::Range)?)
             .attribute_definitions(attribute(PARTITION_KEY)?)
             .attribute_definitions(attribute(SORT_KEY)?)
-            .deletion_protection_enabled(self.desired_protection(request))
+            .deletion_protection_enabled(self.desired_protection(request, kind))
             .set_tags(Some(self.tags(request, false)?))
             .send()
             .await;
@@ -81,7 +86,7 @@ impl DynamoTables {
         kind: TableKind,
     ) -> Result<Outcome<()>, ProviderError> {
         let table = self.name(request, kind);
-        let adopted = request.tier == Tier::Dedicated && request.adopt.get(kind).is_some();
+        let adopted = request.adopts(kind);
         let Some(description) = self.describe(&table).await? else {
             if adopted {
                 return Ok(Outcome::terminal(
@@ -102,7 +107,7 @@ impl DynamoTables {
                     ),
                 ));
             }
-            self.create(request, &table).await?;
+            self.create(request, kind, &table).await?;
             let (reason, verb) = if request.recorded {
                 ("Recreating", "recreating")
             } else {
@@ -166,7 +171,33 @@ impl DynamoTables {
                 .send()
                 .await
                 .map_err(|e| sdk_error(&self.api, "ListTagsOfResource", &table, e))?;
-            if !current.tags().iter().any(|t| t.key() == tags::MANAGED_BY) {
+            let ownership = ownership(current.tags(), request);
+            if let Ownership::Other(owner) = &ownership {
+                return Ok(Outcome::terminal(
+                    "AdoptionRefused",
+                    format!(
+                        "table {table} named in spec.catalog.existingTables belongs to {owner}; a table is adopted only when no other Storefront owns it (untagged, or retained and tagged {}=true)",
+                        tags::ORPHANED
+                    ),
+                ));
+            }
+            if ownership == Ownership::Free {
+                // A retained table keeps its former owner's tags: drop them (and the orphan
+                // mark) before tagging it as this Storefront's.
+                let stale: Vec<String> = [tags::ORPHANED, tags::TENANT, tags::OWNER_UID]
+                    .into_iter()
+                    .filter(|key| current.tags().iter().any(|t| t.key() == *key))
+                    .map(str::to_owned)
+                    .collect();
+                if !stale.is_empty() {
+                    self.client
+                        .untag_resource()
+                        .resource_arn(&arn)
+                        .set_tag_keys(Some(stale))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(&self.api, "UntagResource", &table, e))?;
+                }
                 self.client
                     .tag_resource()
                     .resource_arn(&arn)
@@ -177,7 +208,7 @@ impl DynamoTables {
                 info!(table = %table, tenant = %request.tenant, "adopted DynamoDB table");
             }
         }
-        let protection = self.desired_protection(request);
+        let protection = self.desired_protection(request, kind);
         if description.deletion_protection_enabled() != Some(protection) {
             self.client
                 .update_table()

@@ -92,9 +92,56 @@ pub struct TenantTables {
     pub point_in_time_recovery: bool,
     pub deletion_policy: DeletionPolicy,
     pub adopt: AdoptTables,
+    /// Whether Snapshot or Delete also delete adopted tables (else they are retained).
+    pub delete_adopted: bool,
+    /// The owning Storefront's `metadata.uid`, tagged on every table it creates or adopts.
+    pub owner_uid: String,
     /// Whether the tenant's status says its tables were provisioned: a table that is then gone
     /// is recreated (Delete/Snapshot) or reported `Missing` (Retain).
     pub recorded: bool,
+}
+
+impl TenantTables {
+    /// Whether the table of `kind` is an adopted one.
+    pub fn adopts(&self, kind: TableKind) -> bool {
+        self.tier == Tier::Dedicated && self.adopt.get(kind).is_some()
+    }
+}
+
+/// Who a table's tags say owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ownership {
+    /// No Emporium tags, or retained from a deleted Storefront (tagged orphaned): free to adopt.
+    Free,
+    /// Tagged as this Storefront's (same name, and same uid where a uid is tagged).
+    Mine,
+    /// Another Storefront's (by name or uid), or the shared pool's.
+    Other(String),
+}
+
+fn ownership(tags: &[Tag], request: &TenantTables) -> Ownership {
+    let value = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_owned())
+    };
+    if value(tags::POOL).is_some() {
+        return Ownership::Other("the shared pool".to_owned());
+    }
+    if value(tags::MANAGED_BY).is_none() || value(tags::ORPHANED).is_some() {
+        return Ownership::Free;
+    }
+    let tenant = value(tags::TENANT).unwrap_or_default();
+    let uid = value(tags::OWNER_UID);
+    let same_uid = uid
+        .as_deref()
+        .is_none_or(|uid| request.owner_uid.is_empty() || uid == request.owner_uid);
+    if tenant == request.tenant && same_uid {
+        Ownership::Mine
+    } else {
+        let uid_note = uid.map(|u| format!(" (uid {u})")).unwrap_or_default();
+        Ownership::Other(format!("Storefront `{tenant}`{uid_note}"))
+    }
 }
 
 /// Operator-level settings of the table provisioner.
@@ -170,7 +217,12 @@ impl DynamoTables {
         let mut pairs = vec![(tags::MANAGED_BY, tags::MANAGED_BY_VALUE)];
         match request.tier {
             Tier::Pooled => pairs.push((tags::POOL, "true")),
-            Tier::Dedicated => pairs.push((tags::TENANT, request.tenant.as_str())),
+            Tier::Dedicated => {
+                pairs.push((tags::TENANT, request.tenant.as_str()));
+                if !request.owner_uid.is_empty() {
+                    pairs.push((tags::OWNER_UID, request.owner_uid.as_str()));
+                }
+            }
         }
         if adopted {
             pairs.push((tags::ADOPTED, "true"));
@@ -178,8 +230,12 @@ impl DynamoTables {
         pairs.into_iter().map(|(k, v)| tag(k, v)).collect()
     }
 
-    fn desired_protection(&self, request: &TenantTables) -> bool {
-        request.tier == Tier::Pooled || request.deletion_policy == DeletionPolicy::Retain
+    /// Deletion protection: on for the pool, for `Retain`, and for adopted tables that are
+    /// kept at deletion (`deleteAdopted` false).
+    fn desired_protection(&self, request: &TenantTables, kind: TableKind) -> bool {
+        request.tier == Tier::Pooled
+            || request.deletion_policy == DeletionPolicy::Retain
+            || (request.adopts(kind) && !request.delete_adopted)
     }
 
     fn desired_pitr(&self, request: &TenantTables) -> bool {

@@ -150,12 +150,12 @@ impl Child for Deployment {
     }
 
     fn observed_status(&self, availability: bool) -> Value {
-        // Whether any replica is available, not how many: the count changes with every pod
-        // start and stop, the condition only when it crosses zero.
+        // Whether the Deployment is Available, not how many replicas are: the count changes
+        // with every pod start and stop, the condition only when it flips.
         let status = self.status.as_ref();
         serde_json::json!([
             status.and_then(|s| s.observed_generation),
-            availability && status.and_then(|s| s.available_replicas).unwrap_or(0) > 0,
+            availability && crate::reconcile::apply::deployment_available(self),
         ])
     }
 }
@@ -196,7 +196,8 @@ pub struct Cache {
     /// than on each store: a kube store's readiness wakes only one of several concurrent
     /// waiters, which left reconciles hanging.
     ready: tokio::sync::watch::Sender<bool>,
-    /// Whether replica availability is a readiness input (`--readiness-gate=available`).
+    /// Whether the Deployments' `Available` condition is a readiness input (every gate but
+    /// `applied`).
     availability: bool,
 }
 
@@ -209,7 +210,7 @@ impl Cache {
         gate: ReadinessGate,
     ) -> Self {
         Self {
-            availability: gate == ReadinessGate::Available,
+            availability: gate.waits_for_availability(),
             storefronts,
             plans,
             namespaces: Watched::new(),

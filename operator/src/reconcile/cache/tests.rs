@@ -57,8 +57,17 @@ fn deployment() -> Deployment {
             observed_generation: Some(1),
             available_replicas: Some(2),
             replicas: Some(2),
+            conditions: Some(vec![available_condition("True")]),
             ..DeploymentStatus::default()
         }),
+    }
+}
+
+fn available_condition(status: &str) -> DeploymentCondition {
+    DeploymentCondition {
+        type_: Some("Available".into()),
+        status: Some(status.into()),
+        ..DeploymentCondition::default()
     }
 }
 
@@ -119,12 +128,14 @@ fn a_deployment_triggers_on_what_the_reconciler_reads() {
         (
             "status conditions",
             |d| {
-                d.status.get_or_insert_with(Default::default).conditions =
-                    Some(vec![DeploymentCondition {
+                d.status.get_or_insert_with(Default::default).conditions = Some(vec![
+                    available_condition("True"),
+                    DeploymentCondition {
                         type_: Some("Progressing".into()),
                         status: Some("True".into()),
                         ..DeploymentCondition::default()
-                    }])
+                    },
+                ])
             },
             true,
             false,
@@ -140,21 +151,21 @@ fn a_deployment_triggers_on_what_the_reconciler_reads() {
             false,
         ),
         (
-            "the last available replica gone, gate applied",
+            "the Deployment turns unavailable, gate applied",
             |d| {
-                d.status
-                    .get_or_insert_with(Default::default)
-                    .available_replicas = Some(0)
+                let status = d.status.get_or_insert_with(Default::default);
+                status.available_replicas = Some(0);
+                status.conditions = Some(vec![available_condition("False")]);
             },
             false,
             false,
         ),
         (
-            "the last available replica gone, gate available",
+            "the Deployment turns unavailable, gate available",
             |d| {
-                d.status
-                    .get_or_insert_with(Default::default)
-                    .available_replicas = Some(0)
+                let status = d.status.get_or_insert_with(Default::default);
+                status.available_replicas = Some(0);
+                status.conditions = Some(vec![available_condition("False")]);
             },
             true,
             true,

@@ -31,7 +31,7 @@ use kube::{
 use serde_json::Value;
 
 use super::{Cache, Child, MANAGED_SELECTOR, Watched};
-use crate::crd::{Storefront, StorefrontPlan};
+use crate::crd::{Hostname, Storefront, StorefrontPlan};
 
 /// Set by the Deployment controller when it rolls out a template; not the operator's business.
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -96,10 +96,11 @@ impl Cache {
                 &self.network_policies,
             ),
             child_stream(Api::all(client.clone()), self.availability, &self.secrets),
-            child_stream(
+            child_stream_with(
                 Api::all(client.clone()),
                 self.availability,
                 &self.deployments,
+                Some(self.storefronts.clone()),
             ),
             child_stream(Api::all(client.clone()), self.availability, &self.services),
             child_stream(
@@ -187,6 +188,17 @@ fn child_stream<K: Child>(
     availability: bool,
     watched: &Watched<K>,
 ) -> stream::BoxStream<'static, Trigger> {
+    child_stream_with(api, availability, watched, None)
+}
+
+/// [`child_stream`]; with `pooled`, a change of an object no Storefront owns (the shared
+/// pool's Deployment) reconciles every pooled Storefront, whose `WorkloadReady` follows it.
+fn child_stream_with<K: Child>(
+    api: Api<K>,
+    availability: bool,
+    watched: &Watched<K>,
+    pooled: Option<Store<Storefront>>,
+) -> stream::BoxStream<'static, Trigger> {
     let Some(writer) = watched.writer.lock().take() else {
         return stream::empty().boxed();
     };
@@ -200,7 +212,21 @@ fn child_stream<K: Child>(
         .reflect(writer)
         .map(move |event| -> Vec<Trigger> {
             let mut seen = seen.lock();
-            let owner_ref = |owner: Option<String>| owner.map(|name| Ok(ObjectRef::new(&name)));
+            let owner_ref = |owner: Option<String>| -> Vec<Trigger> {
+                match (owner, &pooled) {
+                    (Some(name), _) => vec![Ok(ObjectRef::new(&name))],
+                    (None, Some(storefronts)) => storefronts
+                        .state()
+                        .iter()
+                        .filter(|sf| {
+                            sf.status.as_ref().and_then(|s| s.tier)
+                                == Some(crate::crd::Tier::Pooled)
+                        })
+                        .map(|sf| Ok(ObjectRef::from_obj(sf.as_ref())))
+                        .collect(),
+                    (None, None) => Vec::new(),
+                }
+            };
             match event {
                 Ok(Event::Apply(object)) => {
                     let now = seen_of(&object, availability);
@@ -210,14 +236,14 @@ fn child_stream<K: Child>(
                     let owner = now.owner.clone();
                     seen.insert(key(&object), now);
                     if changed {
-                        owner_ref(owner).into_iter().collect()
+                        owner_ref(owner)
                     } else {
                         Vec::new()
                     }
                 }
                 Ok(Event::Delete(object)) => {
                     seen.remove(&key(&object));
-                    owner_ref(storefront_owner(&object)).into_iter().collect()
+                    owner_ref(storefront_owner(&object))
                 }
                 Ok(Event::Init) => {
                     listing = Some(HashSet::new());
@@ -236,7 +262,7 @@ fn child_stream<K: Child>(
                     // At start-up every Storefront is reconciled anyway; after a re-list only
                     // what changed while the watch was down.
                     if changed {
-                        owner_ref(owner).into_iter().collect()
+                        owner_ref(owner)
                     } else {
                         Vec::new()
                     }
@@ -252,7 +278,7 @@ fn child_stream<K: Child>(
                         .collect();
                     gone.iter()
                         .filter_map(|key| seen.remove(key))
-                        .filter_map(|before| owner_ref(before.owner))
+                        .flat_map(|before| owner_ref(before.owner))
                         .collect()
                 }
                 Err(error) => vec![Err(error)],
@@ -277,40 +303,79 @@ pub(super) fn storefront_fingerprint(storefront: &Storefront) -> u64 {
 
 /// The Storefront watch: fills `writer`'s store and yields the Storefronts to reconcile (all
 /// of them once listed, then those whose spec, finalizers, labels, annotations or deletion
-/// changed).
+/// changed). A Storefront that lets go of hostnames (deleted, being deleted, or its domains
+/// edited) also reconciles every other Storefront listing one of them, so the oldest waiting
+/// one takes the hostname over at once rather than at its next resync.
 pub fn storefront_triggers(
     api: Api<Storefront>,
     config: watcher::Config,
     writer: Writer<Storefront>,
 ) -> stream::BoxStream<'static, Trigger> {
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let store = writer.as_reader();
+    let mut seen: HashMap<String, (u64, Vec<Hostname>)> = HashMap::new();
     watcher::watcher(api, config)
         .default_backoff()
         .modify(slim)
         .reflect(writer)
-        .filter_map(move |event| {
-            let trigger = match event {
+        .map(move |event| -> Vec<Trigger> {
+            match event {
                 Ok(Event::Apply(storefront)) => {
                     let now = storefront_fingerprint(&storefront);
                     let name = storefront.name_any();
-                    let changed = seen.insert(name.clone(), now) != Some(now);
-                    changed.then(|| Ok(ObjectRef::new(&name)))
+                    let held = held_domains(&storefront);
+                    let before = seen.insert(name.clone(), (now, held.clone()));
+                    let mut triggers = Vec::new();
+                    if before.as_ref().map(|(fp, _)| *fp) != Some(now) {
+                        triggers.push(Ok(ObjectRef::new(&name)));
+                    }
+                    if let Some((_, before)) = before {
+                        let released: Vec<&Hostname> =
+                            before.iter().filter(|d| !held.contains(d)).collect();
+                        triggers.extend(waiting_for(&store, &name, &released));
+                    }
+                    triggers
                 }
                 Ok(Event::InitApply(storefront)) => {
                     let name = storefront.name_any();
-                    seen.insert(name.clone(), storefront_fingerprint(&storefront));
-                    Some(Ok(ObjectRef::new(&name)))
+                    let held = held_domains(&storefront);
+                    seen.insert(name.clone(), (storefront_fingerprint(&storefront), held));
+                    vec![Ok(ObjectRef::new(&name))]
                 }
                 Ok(Event::Delete(storefront)) => {
-                    seen.remove(&storefront.name_any());
-                    None
+                    let name = storefront.name_any();
+                    seen.remove(&name);
+                    let released: Vec<&Hostname> = storefront.spec.domains.iter().collect();
+                    waiting_for(&store, &name, &released)
                 }
-                Ok(Event::Init | Event::InitDone) => None,
-                Err(error) => Some(Err(error)),
-            };
-            std::future::ready(trigger)
+                Ok(Event::Init | Event::InitDone) => Vec::new(),
+                Err(error) => vec![Err(error)],
+            }
         })
+        .flat_map(stream::iter)
         .boxed()
+}
+
+/// The hostnames a Storefront can hold: none once it is being deleted.
+fn held_domains(storefront: &Storefront) -> Vec<Hostname> {
+    if storefront.metadata.deletion_timestamp.is_some() {
+        Vec::new()
+    } else {
+        storefront.spec.domains.clone()
+    }
+}
+
+/// Every live Storefront but `releasing` that lists one of `released`.
+fn waiting_for(store: &Store<Storefront>, releasing: &str, released: &[&Hostname]) -> Vec<Trigger> {
+    if released.is_empty() {
+        return Vec::new();
+    }
+    store
+        .state()
+        .iter()
+        .filter(|sf| sf.name_any() != releasing && sf.metadata.deletion_timestamp.is_none())
+        .filter(|sf| sf.spec.domains.iter().any(|d| released.contains(&d)))
+        .map(|sf| Ok(ObjectRef::from_obj(sf.as_ref())))
+        .collect()
 }
 
 /// The plan watch: fills `writer`'s store; a plan whose generation changed (or that was

@@ -28,7 +28,9 @@ pub const ROLLING_OUT: &str = "RollingOut";
 pub struct WorkloadObservation {
     /// The Deployment controller has seen the current template (`observedGeneration`).
     pub rolled_out: bool,
-    pub available_replicas: i32,
+    /// The Deployment's condition `Available` is `True` (at least its minimum of replicas
+    /// has been ready for `minReadySeconds`).
+    pub available: bool,
 }
 
 /// What the apply step saw of the tenant's routing.
@@ -57,6 +59,9 @@ pub struct Reconciled<'a> {
 pub enum ReconcileOutcome<'a> {
     Reconciled(Reconciled<'a>),
     Invalid(&'a Invalid),
+    /// The reconcile failed at a step only a reconcile can find (an apply the API server
+    /// refused, a missing payments Secret): shown in `Ready`, retried with backoff.
+    Failed(&'a crate::reconcile::Error),
     Paused,
     Deleting,
 }
@@ -104,6 +109,14 @@ pub fn compute(
         ReconcileOutcome::Invalid(invalid) => {
             set(READY, false, invalid.reason(), invalid.to_string());
             status.phase = Some(Phase::Failed);
+        }
+        ReconcileOutcome::Failed(error) => {
+            set(READY, false, error.condition_reason(), error.to_string());
+            status.phase = Some(match status.phase {
+                _ if error.needs_person() => Phase::Failed,
+                None | Some(Phase::Ready) => Phase::Provisioning,
+                Some(phase) => phase,
+            });
         }
         ReconcileOutcome::Reconciled(r) => {
             let data = r.data;
@@ -194,7 +207,7 @@ fn workload_condition(
     workload: WorkloadObservation,
     gate: ReadinessGate,
 ) -> (bool, &'static str, String) {
-    match (gate, workload.rolled_out, workload.available_replicas) {
+    match (gate, workload.rolled_out, workload.available) {
         (_, false, _) => (
             false,
             ROLLING_OUT,
@@ -207,15 +220,15 @@ fn workload_condition(
             "Applied",
             "the Deployment is applied and rolled out".into(),
         ),
-        (ReadinessGate::Available, true, 0) => (
+        (ReadinessGate::Available | ReadinessGate::DeploymentAvailable, true, false) => (
             false,
-            "NoReplicasAvailable",
-            "no replica is available yet".into(),
+            "Unavailable",
+            "the Deployment is not Available: fewer replicas are ready than it requires (see `kubectl describe deployment`)".into(),
         ),
-        (ReadinessGate::Available, true, _) => (
+        (ReadinessGate::Available | ReadinessGate::DeploymentAvailable, true, true) => (
             true,
             "Available",
-            "at least one replica is available".into(),
+            "the Deployment is Available".into(),
         ),
     }
 }
@@ -259,7 +272,7 @@ fn routing_condition(r: &Reconciled<'_>) -> (bool, &'static str, String) {
             "Routed",
             format!("served by load balancer {address} (group {group}){conflict_note}"),
         ),
-        (ReadinessGate::Applied, None) => (
+        (ReadinessGate::Applied | ReadinessGate::DeploymentAvailable, None) => (
             true,
             "IngressApplied",
             format!(

@@ -58,7 +58,7 @@ fn data(database: DataPart, tables: DataPart) -> TenantData {
 
 const ROLLED_OUT: WorkloadObservation = WorkloadObservation {
     rolled_out: true,
-    available_replicas: 2,
+    available: true,
 };
 
 fn routed(address: Option<&str>) -> RoutingObservation {
@@ -190,14 +190,14 @@ fn a_reconciled_tenant_gets_the_phase_and_conditions_of_what_it_saw() {
             tables: provisioned(),
             workload: WorkloadObservation {
                 rolled_out: true,
-                available_replicas: 0,
+                available: false,
             },
             routing: routed(Some("lb.example.com")),
             phase: Phase::Provisioning,
             conditions: [
                 (T, "Provisioned"),
                 (T, "Provisioned"),
-                (F, "NoReplicasAvailable"),
+                (F, "Unavailable"),
                 (T, "Routed"),
                 (F, "Waiting"),
             ],
@@ -212,7 +212,7 @@ fn a_reconciled_tenant_gets_the_phase_and_conditions_of_what_it_saw() {
             tables: provisioned(),
             workload: WorkloadObservation {
                 rolled_out: true,
-                available_replicas: 0,
+                available: false,
             },
             routing: routed(None),
             phase: Phase::Ready,
@@ -234,7 +234,7 @@ fn a_reconciled_tenant_gets_the_phase_and_conditions_of_what_it_saw() {
             tables: provisioned(),
             workload: WorkloadObservation {
                 rolled_out: false,
-                available_replicas: 2,
+                available: true,
             },
             routing: routed(None),
             phase: Phase::Provisioning,
@@ -533,9 +533,9 @@ fn a_condition_keeps_its_transition_time_while_its_status_holds() {
     let tenant = tenant(&["acme.example.com"], &[]);
     let data = data(provisioned(), provisioned());
     let gate = ReadinessGate::Available;
-    let available = |replicas| WorkloadObservation {
+    let available = |replicas: i32| WorkloadObservation {
         rolled_out: true,
-        available_replicas: replicas,
+        available: replicas > 0,
     };
     let first = compute(
         &reconciled(&tenant, &data, available(1), routed(Some("lb")), gate),

@@ -39,7 +39,12 @@ pub(super) fn database_request(
             min_acu: spec.min_capacity.unwrap_or(plan_min),
             max_acu: spec.max_capacity.unwrap_or(plan_max),
         },
-        deletion_policy: spec.deletion_policy.into(),
+        // An adopted cluster is retained whatever the policy, unless the spec says
+        // `deleteAdopted: true`.
+        deletion_policy: match (&tier, &spec.existing_cluster_identifier) {
+            (Tier::Dedicated, Some(_)) if !spec.delete_adopted => providers::DeletionPolicy::Retain,
+            _ => spec.deletion_policy.into(),
+        },
         adopt: match tier {
             Tier::Dedicated => spec.existing_cluster_identifier.clone(),
             Tier::Pooled => None,
@@ -68,6 +73,8 @@ pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTable
         point_in_time_recovery: catalog.point_in_time_recovery,
         deletion_policy: storefront.spec.database.deletion_policy.into(),
         adopt,
+        delete_adopted: catalog.delete_adopted,
+        owner_uid: storefront.uid().unwrap_or_default(),
         recorded: storefront
             .status
             .as_ref()

@@ -85,6 +85,16 @@ impl AuroraProvider {
         {
             return Ok(outcome);
         }
+        if role == Role::Adopted
+            && let Some(owner) = foreign_owner(cluster.tag_list(), &db.tenant)
+        {
+            return Ok(Outcome::terminal(
+                "AdoptionRefused",
+                format!(
+                    "cluster {id} named in spec.database.existingClusterIdentifier belongs to {owner}; a cluster is adopted only when no other Storefront owns it"
+                ),
+            ));
+        }
         if role == Role::Adopted && !has_tag(cluster.tag_list(), tags::MANAGED_BY) {
             let arn = cluster.db_cluster_arn().unwrap_or(id.as_str()).to_owned();
             self.rds
@@ -336,5 +346,25 @@ impl AuroraProvider {
                 )))
             }
         }
+    }
+}
+
+/// The owner a cluster's tags name when it is not `tenant` (the pool, or another live
+/// Storefront); `None` when untagged, retained (orphaned) or already `tenant`'s.
+fn foreign_owner(tags: &[aws_sdk_rds::types::Tag], tenant: &str) -> Option<String> {
+    let value = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    if value(tags::POOL).is_some() {
+        return Some("the shared pool".to_owned());
+    }
+    if value(tags::MANAGED_BY).is_none() || value(tags::ORPHANED).is_some() {
+        return None;
+    }
+    match value(tags::TENANT) {
+        Some(owner) if owner != tenant => Some(format!("Storefront `{owner}`")),
+        _ => None,
     }
 }
