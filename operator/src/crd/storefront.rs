@@ -203,6 +203,11 @@ pub struct StorefrontStatus {
     /// The tier of the plan the tenant runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
+    /// The tenant's data key, which every row and item of the tenant carries: the
+    /// Storefront's `metadata.uid` (its name for tenants created before identities). Recorded
+    /// once and never changed; a new Storefront of the same name gets another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// `https://<first domain>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -16,6 +16,7 @@ pub mod database;
 mod error;
 pub mod names;
 mod secret;
+pub mod snapshots;
 pub mod tables;
 
 use std::{future::Future, pin::Pin, time::Duration};
@@ -29,7 +30,11 @@ pub use self::{
     },
     error::ProviderError,
     secret::SecretString,
-    tables::{AdoptTables, DynamoTables, TableKind, TableProvisioner, TableSettings, TenantTables},
+    snapshots::{SnapshotSettings, SnapshotStore},
+    tables::{
+        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings,
+        TenantTables,
+    },
 };
 
 /// What the operator does with a tenant's data when its `Storefront` is deleted.

@@ -3,9 +3,11 @@
 
 mod aurora;
 mod postgres;
+mod rows;
 
 pub use aurora::{AuroraConfig, AuroraProvider, ClusterState, cluster_state, instance_state};
 pub use postgres::{PostgresConfig, PostgresProvider};
+pub use rows::{RowPurge, TenantRows};
 
 use super::{BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, SecretString, Tier};
 

@@ -15,13 +15,17 @@
 
 mod delete;
 mod ensure;
+mod purge;
 #[cfg(test)]
 mod tests;
+
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{Client, types::Tag};
 use emporium_tenant_config::Tables;
 
+pub use self::purge::ItemPurge;
 use super::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, Tier,
     aws::{AwsApi, DEFAULT_MAX_ATTEMPTS, retry_config},
@@ -134,6 +138,23 @@ pub trait TableProvisioner: Send + Sync {
         &'a self,
         request: &'a TenantTables,
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>>;
+
+    /// The items of one tenant in a shared `table` (partition keys starting with
+    /// `key_prefix`), one DynamoDB-JSON object per line.
+    fn export_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ProviderError>>;
+
+    /// Deletes the items of one tenant in a shared `table`, in batches, until done or `budget`
+    /// has passed; run again until [`ItemPurge::complete`].
+    fn purge_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<ItemPurge, ProviderError>>;
 }
 
 /// The DynamoDB [`TableProvisioner`].
@@ -211,6 +232,25 @@ impl TableProvisioner for DynamoTables {
         request: &'a TenantTables,
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>> {
         Box::pin(self.delete_tables(request))
+    }
+
+    fn export_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ProviderError>> {
+        Box::pin(DynamoTables::export_tenant_items(self, table, key_prefix))
+    }
+
+    fn purge_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<ItemPurge, ProviderError>> {
+        Box::pin(DynamoTables::purge_tenant_items(
+            self, table, key_prefix, budget,
+        ))
     }
 }
 
