@@ -81,6 +81,11 @@ pub struct DatabaseSpec {
     /// What happens to the database when the Storefront is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Allow an `engineVersion` edit to move the tenant's cluster to another PostgreSQL major
+    /// version (an in-place major upgrade, with downtime). Minor versions are always applied
+    /// in place; without this a major change is refused with reason `MajorUpgradeNotAllowed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_major_version_upgrade: bool,
     /// Adopt this existing Aurora cluster instead of creating one (dedicated tier only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
@@ -98,6 +103,7 @@ impl Default for DatabaseSpec {
             min_capacity: None,
             max_capacity: None,
             deletion_policy: DeletionPolicy::default(),
+            allow_major_version_upgrade: false,
             existing_cluster_identifier: None,
         }
     }

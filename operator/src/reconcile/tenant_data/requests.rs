@@ -35,6 +35,7 @@ pub(super) fn database_request(
         tenant: storefront.name_any(),
         tier: tier.into(),
         engine_version: Some(spec.engine_version.clone()),
+        allow_major_version_upgrade: spec.allow_major_version_upgrade,
         capacity: Capacity {
             min_acu: spec.min_capacity.unwrap_or(plan_min),
             max_acu: spec.max_capacity.unwrap_or(plan_max),
