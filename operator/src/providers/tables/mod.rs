@@ -95,6 +95,9 @@ pub struct TenantTables {
     /// Point-in-time recovery on the tenant's own tables (the pool's is operator config).
     pub point_in_time_recovery: bool,
     pub deletion_policy: DeletionPolicy,
+    /// Provisioned (read, write) capacity units per table; `None`: on demand
+    /// (PAY_PER_REQUEST). Dedicated tenants only: the pool tables are always on demand.
+    pub provisioned: Option<(i64, i64)>,
     pub adopt: AdoptTables,
     /// Whether the tenant's status says its tables were provisioned: a table that is then gone
     /// is recreated (Delete/Snapshot) or reported `Missing` (Retain).
@@ -201,6 +204,14 @@ impl DynamoTables {
 
     fn desired_protection(&self, request: &TenantTables) -> bool {
         request.tier == Tier::Pooled || request.deletion_policy == DeletionPolicy::Retain
+    }
+
+    /// `None`: on demand; else (read, write) capacity units.
+    fn desired_throughput(&self, request: &TenantTables) -> Option<(i64, i64)> {
+        match request.tier {
+            Tier::Pooled => None,
+            Tier::Dedicated => request.provisioned,
+        }
     }
 
     fn desired_pitr(&self, request: &TenantTables) -> bool {

@@ -37,6 +37,7 @@ pub fn sample_plan(name: &str, tier: Tier) -> StorefrontPlan {
                 min_capacity: 0.5,
                 max_capacity: 4.0,
             },
+            tables: Default::default(),
         },
     )
 }

@@ -156,7 +156,7 @@ pub async fn ensure_tenant_data(
             table_names_with_prefix(&ctx.config.data.name_prefix, &tenant.name, tenant.tier),
         ),
         Some(provider) => {
-            let request = tables_request(storefront, tenant.tier);
+            let request = tables_request(storefront, tenant.tier, Some(&tenant.plan));
             let names = provider.table_names(&request);
             match not_ready_part(provider.ensure(&request).await) {
                 Ok(names) => (
@@ -232,7 +232,7 @@ pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Resu
         collect("database", provider.delete(&request).await);
     }
     if let Some(provider) = &ctx.providers.tables {
-        let request = tables_request(storefront, tier);
+        let request = tables_request(storefront, tier, None);
         collect("tables", provider.delete(&request).await);
     }
     if !blocked.is_empty() {

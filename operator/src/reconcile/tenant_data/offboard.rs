@@ -85,7 +85,7 @@ fn pool_tables(ctx: &Context, storefront: &Storefront) -> Vec<(TableKind, String
     let Some(provider) = &ctx.providers.tables else {
         return Vec::new();
     };
-    let names = provider.table_names(&tables_request(storefront, Tier::Pooled));
+    let names = provider.table_names(&tables_request(storefront, Tier::Pooled, None));
     vec![
         (TableKind::Catalog, names.catalog),
         (TableKind::Carts, names.carts),

@@ -52,8 +52,13 @@ pub(super) fn database_request(
     }
 }
 
-/// The tables request for `storefront` on `tier`.
-pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTables {
+/// The tables request for `storefront` on `tier`; with `catalog.onDemand: false`, provisioned
+/// at the throughput of `plan` (its defaults when the plan is not at hand).
+pub(super) fn tables_request(
+    storefront: &Storefront,
+    tier: Tier,
+    plan: Option<&crd::StorefrontPlanSpec>,
+) -> TenantTables {
     let catalog = &storefront.spec.catalog;
     let adopt = match (tier, &catalog.existing_tables) {
         (Tier::Dedicated, Some(existing)) => AdoptTables {
@@ -68,6 +73,13 @@ pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTable
         tier: tier.into(),
         point_in_time_recovery: catalog.point_in_time_recovery,
         deletion_policy: storefront.spec.database.deletion_policy.into(),
+        provisioned: (!catalog.on_demand).then(|| {
+            let throughput = plan.map(|p| p.tables.clone()).unwrap_or_default();
+            (
+                throughput.read_capacity_units,
+                throughput.write_capacity_units,
+            )
+        }),
         adopt,
         recorded: storefront
             .status
