@@ -4,7 +4,8 @@
 use clap::ValueEnum;
 
 use crate::providers::{
-    AuroraConfig, Capacity, PostgresConfig, ProviderError, SecretString, TableSettings,
+    AuroraConfig, Capacity, PostgresConfig, ProviderError, SecretString, SnapshotSettings,
+    TableSettings,
 };
 
 /// Which provider serves a data slot (the database or the tables).
@@ -153,6 +154,19 @@ pub struct DataSettings {
     /// `dynamodb` provider: point-in-time recovery on the shared pool tables.
     #[arg(long, env = "EMPORIUM_POOL_TABLES_PITR", default_value_t = true, action = clap::ArgAction::Set)]
     pub pool_tables_pitr: bool,
+
+    /// S3 bucket (existing) that a pooled tenant's rows and items are exported to when it is
+    /// deleted with `deletionPolicy: Snapshot`. Without it such a tenant's data is retained
+    /// under its identity instead (never deleted unexported).
+    #[arg(long, env = "EMPORIUM_SNAPSHOT_BUCKET")]
+    pub snapshot_bucket: Option<String>,
+    /// Key prefix of those exports: `<prefix>/<storefront>/<tenant id>/...`.
+    #[arg(
+        long,
+        env = "EMPORIUM_SNAPSHOT_PREFIX",
+        default_value = "tenant-snapshots"
+    )]
+    pub snapshot_prefix: String,
 }
 
 impl Default for DataSettings {
@@ -179,6 +193,8 @@ impl Default for DataSettings {
             aurora_master_username: "emporium_admin".to_owned(),
             aurora_database_name: "emporium".to_owned(),
             pool_tables_pitr: true,
+            snapshot_bucket: None,
+            snapshot_prefix: "tenant-snapshots".to_owned(),
         }
     }
 }
@@ -262,6 +278,16 @@ impl DataSettings {
             pool_point_in_time_recovery: self.pool_tables_pitr,
             max_attempts: self.aws_max_attempts,
         }
+    }
+
+    /// Settings of the snapshot store, when a bucket is configured.
+    pub fn snapshots(&self) -> Option<SnapshotSettings> {
+        let bucket = self.snapshot_bucket.as_deref().map(str::trim)?;
+        (!bucket.is_empty()).then(|| SnapshotSettings {
+            bucket: bucket.to_owned(),
+            prefix: self.snapshot_prefix.clone(),
+            max_attempts: self.aws_max_attempts,
+        })
     }
 }
 

@@ -43,6 +43,7 @@ fn request(tenant: &str, policy: DeletionPolicy) -> TenantDatabase {
         tenant: tenant.to_owned(),
         tier: Tier::Dedicated,
         engine_version: Some("16.6".into()),
+        allow_major_version_upgrade: false,
         capacity: Capacity {
             min_acu: 0.5,
             max_acu: 4.0,
@@ -409,4 +410,77 @@ async fn a_missing_subnet_group_without_subnet_ids_is_a_configuration_error() {
         }
         other => panic!("expected a configuration error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_engine_version_edit_reaches_the_cluster_minor_in_place_major_only_when_allowed() {
+    let f = fixture().await;
+    let mut db = request("upgrader", DeletionPolicy::Delete);
+    let id = format!("{}-upgrader", f.prefix);
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
+    let running = |rds: aws_sdk_rds::Client, id: String| async move {
+        clusters_named(&rds, &id).await[0]
+            .engine_version()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        running(f.rds.clone(), id.clone()).await.as_deref(),
+        Some("16.6")
+    );
+
+    // A minor version: ModifyDBCluster in place, reported as Upgrading.
+    db.engine_version = Some("16.8".into());
+    let outcome = f.provider.ensure(&db).await.expect("ensure");
+    assert!(
+        matches!(&outcome, Outcome::Progressing { reason: "Upgrading", message } if message.contains("16.6") && message.contains("16.8")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        running(f.rds.clone(), id.clone()).await.as_deref(),
+        Some("16.8")
+    );
+    ready(ensure_until_settled(|| f.provider.ensure(&db)).await.1);
+
+    // A major version is refused until the spec allows it; a downgrade always.
+    db.engine_version = Some("17.4".into());
+    let refused = f.provider.ensure(&db).await.expect("ensure");
+    assert!(
+        matches!(&refused, Outcome::Terminal { reason: "MajorUpgradeNotAllowed", message } if message.contains("allowMajorVersionUpgrade")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        running(f.rds.clone(), id.clone()).await.as_deref(),
+        Some("16.8")
+    );
+    db.allow_major_version_upgrade = true;
+    let upgrading = f.provider.ensure(&db).await.expect("ensure");
+    assert!(
+        matches!(
+            upgrading,
+            Outcome::Progressing {
+                reason: "Upgrading",
+                ..
+            }
+        ),
+        "{upgrading:?}"
+    );
+    assert_eq!(
+        running(f.rds.clone(), id.clone()).await.as_deref(),
+        Some("17.4")
+    );
+    db.engine_version = Some("16.8".into());
+    let downgrade = f.provider.ensure(&db).await.expect("ensure");
+    assert!(
+        matches!(
+            downgrade,
+            Outcome::Terminal {
+                reason: "DowngradeNotSupported",
+                ..
+            }
+        ),
+        "{downgrade:?}"
+    );
+
+    db.engine_version = Some("17.4".into());
+    delete_until_done(|| f.provider.delete(&db)).await;
 }

@@ -25,6 +25,7 @@ fn request(tenant: &str, tier: Tier, policy: DeletionPolicy) -> TenantDatabase {
         tenant: tenant.to_owned(),
         tier,
         engine_version: None,
+        allow_major_version_upgrade: false,
         capacity: Capacity {
             min_acu: 0.5,
             max_acu: 2.0,

@@ -37,6 +37,7 @@ fn request(tenant: &str, policy: DeletionPolicy) -> TenantTables {
         tier: Tier::Dedicated,
         point_in_time_recovery: true,
         deletion_policy: policy,
+        provisioned: None,
         adopt: AdoptTables::default(),
         delete_adopted: false,
         owner_uid: format!("uid-of-{tenant}"),
@@ -358,4 +359,59 @@ async fn another_tenants_live_table_is_not_adopted_and_never_deleted() {
     assert!(tags.contains(&("emporium.dev/owner-uid".into(), "uid-of-owner".into())));
     assert!(!tags.iter().any(|(k, _)| k == "emporium.dev/orphaned"));
     delete_until_done(|| f.tables.delete(&owner)).await;
+}
+
+#[tokio::test]
+async fn on_demand_false_provisions_the_plans_throughput_and_back() {
+    let f = fixture().await;
+    let mut request = request("metered", DeletionPolicy::Delete);
+    let tables = ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
+    let billing = |dynamodb: aws_sdk_dynamodb::Client, table: String| async move {
+        let t = dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .expect("describe")
+            .table
+            .expect("a table");
+        let mode = t
+            .billing_mode_summary()
+            .and_then(|s| s.billing_mode())
+            .map(|m| m.as_str().to_owned());
+        let units = t
+            .provisioned_throughput()
+            .map(|p| (p.read_capacity_units(), p.write_capacity_units()));
+        (mode, units)
+    };
+    assert_eq!(
+        billing(f.dynamodb.clone(), tables.carts.clone())
+            .await
+            .0
+            .as_deref(),
+        Some("PAY_PER_REQUEST")
+    );
+
+    // catalog.onDemand: false with the plan's throughput: UpdateTable on every table.
+    request.provisioned = Some((7, 3));
+    let (steps, outcome) = ensure_until_settled(|| f.tables.ensure(&request)).await;
+    ready(outcome);
+    assert!(steps.iter().any(|s| s.reason == "Modifying"), "{steps:?}");
+    for table in [&tables.catalog, &tables.carts, &tables.sessions] {
+        let (mode, units) = billing(f.dynamodb.clone(), table.clone()).await;
+        assert_eq!(mode.as_deref(), Some("PROVISIONED"), "{table}");
+        assert_eq!(units, Some((Some(7), Some(3))), "{table}");
+    }
+
+    // And back to on demand.
+    request.provisioned = None;
+    ready(ensure_until_settled(|| f.tables.ensure(&request)).await.1);
+    assert_eq!(
+        billing(f.dynamodb.clone(), tables.catalog.clone())
+            .await
+            .0
+            .as_deref(),
+        Some("PAY_PER_REQUEST")
+    );
+    delete_until_done(|| f.tables.delete(&request)).await;
 }

@@ -1165,6 +1165,7 @@ async fn concurrent_pooled_tenants_send_one_create_for_the_pool() {
             tenant: rig.tenant(&format!("p{i}")),
             tier: Tier::Pooled,
             engine_version: None,
+            allow_major_version_upgrade: false,
             capacity: Capacity {
                 min_acu: 0.5,
                 max_acu: 2.0,

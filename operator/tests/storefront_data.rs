@@ -885,3 +885,46 @@ async fn data_gone_from_underneath_is_recreated_or_reported_per_policy() -> anyh
     world.drop_leftovers().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_tenant_reconciled_before_tenant_ids_keeps_its_name_and_a_new_one_gets_its_uid()
+-> anyhow::Result<()> {
+    let world = World::new("ids").await?;
+    let (legacy, new) = (format!("{}-old", world.run), format!("{}-new", world.run));
+    world.create(&legacy, "pooled", json!({})).await?;
+    world.create(&new, "pooled", json!({})).await?;
+    // What an operator before tenant ids left: a status without `tenantId`.
+    world
+        .storefronts()
+        .patch_status(
+            &legacy,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready", "observedGeneration": 1}})),
+        )
+        .await?;
+    let operator = start_operator(&world.client, world.postgres_dynamodb()).await?;
+    let legacy_status = world.wait_ready(&legacy).await?;
+    let new_status = world.wait_ready(&new).await?;
+    let new_uid = world
+        .storefronts()
+        .get(&new)
+        .await?
+        .metadata
+        .uid
+        .unwrap_or_default();
+
+    assert_eq!(legacy_status.tenant_id.as_deref(), Some(legacy.as_str()));
+    assert_eq!(new_status.tenant_id.as_deref(), Some(new_uid.as_str()));
+    let pool_ns = format!("pool-{}", world.run);
+    let legacy_config = world.tenant_config(&legacy, &pool_ns).await?;
+    assert_eq!(legacy_config.tenant_id, legacy, "nothing moves");
+    assert_eq!(legacy_config.name.as_deref(), Some(legacy.as_str()));
+    let new_config = world.tenant_config(&new, &pool_ns).await?;
+    assert_eq!(new_config.tenant_id, new_uid);
+
+    world.delete_and_wait_gone(&legacy).await?;
+    world.delete_and_wait_gone(&new).await?;
+    operator.abort();
+    world.drop_leftovers().await;
+    Ok(())
+}

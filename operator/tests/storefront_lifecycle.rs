@@ -224,7 +224,9 @@ async fn a_dedicated_storefront_is_provisioned_kept_steady_updated_and_offboarde
             .and_then(|d| d.get("tenant.json"))
             .map(|b| b.0.as_slice()),
     )?;
-    assert_eq!(config.tenant_id, name);
+    // The data key is the Storefront's UID (never reused), the name is for logs.
+    assert_eq!(config.tenant_id, uid);
+    assert_eq!(config.name.as_deref(), Some(name.as_str()));
 
     // Steady state: a resync (triggered here by a metadata-only edit) writes nothing. The
     // Deployment and HPA are compared by generation: their controllers write status (which

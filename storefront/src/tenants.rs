@@ -36,8 +36,14 @@ pub struct TenantRuntime {
 }
 
 impl TenantRuntime {
+    /// The tenant's data key, which every row, item and cache entry of the tenant is keyed by.
     pub fn id(&self) -> &str {
         &self.config.tenant_id
+    }
+
+    /// The Storefront's name, for logs.
+    pub fn name(&self) -> &str {
+        self.config.display_id()
     }
 }
 
@@ -144,7 +150,7 @@ impl Tenants {
         }
         // Apply migrations now so the first shopper does not wait; failure is retried on use.
         if let Err(e) = db.migrate().await {
-            tracing::warn!(tenant = %config.tenant_id, error = %e, "database not ready yet");
+            tracing::warn!(tenant = %config.display_id(), error = %e, "database not ready yet");
         }
         let tenant = config.tenant_id.clone();
         Ok(Arc::new(TenantRuntime {
@@ -187,7 +193,7 @@ impl Tenants {
             }
         }
         let runtime = self.build(config).await?;
-        tracing::info!(tenant = runtime.id(), domains = ?runtime.config.domains, ?source, "serving tenant");
+        tracing::info!(tenant = runtime.name(), tenant_id = runtime.id(), domains = ?runtime.config.domains, ?source, "serving tenant");
         let mut index = self.index.write();
         match source {
             Source::File => index.from_file.insert(runtime.id().to_owned(), runtime),
@@ -204,7 +210,11 @@ impl Tenants {
         let removed = index.from_secrets.remove(key)?;
         reindex(&mut index);
         self.forget_unused_databases(&index);
-        tracing::info!(tenant = removed.id(), "no longer serving tenant");
+        tracing::info!(
+            tenant = removed.name(),
+            tenant_id = removed.id(),
+            "no longer serving tenant"
+        );
         Some(removed.id().to_owned())
     }
 

@@ -15,6 +15,14 @@ pub const TENANT_LABEL: &str = "emporium.dev/tenant";
 /// The Secret data key holding the JSON-encoded [`TenantConfig`].
 pub const TENANT_CONFIG_KEY: &str = "tenant.json";
 
+/// The start of every DynamoDB partition key of the tenant with data key `tenant_id`
+/// ([`TenantConfig::tenant_id`]): the runtime builds its keys on it and the operator purges
+/// an offboarded tenant's items by it. Neither a Storefront name nor a UID contains `#`, so
+/// no tenant's prefix starts another's.
+pub fn item_key_prefix(tenant_id: &str) -> String {
+    format!("{tenant_id}#")
+}
+
 /// How a tenant is isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,8 +38,17 @@ pub enum Tier {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantConfig {
-    /// Stable tenant id: the `Storefront`'s name.
+    /// The tenant's data key: every PostgreSQL row (`tenant_id` column, row-level security)
+    /// and every DynamoDB item (partition keys start with [`item_key_prefix`]) of the tenant
+    /// carries it. The operator sets the `Storefront`'s `metadata.uid`, which a new Storefront
+    /// of the same name never gets, so a recreated store reaches none of the old one's data;
+    /// tenants created before identities keep their name (see
+    /// `docs/decisions/0016-tenant-identity.md`). Never reused, never changed.
     pub tenant_id: String,
+    /// The `Storefront`'s name, for logs and messages (absent in configs written before
+    /// identities, and in development files: then [`TenantConfig::tenant_id`] is the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub display_name: String,
     /// Hostnames this tenant answers on.
     pub domains: Vec<String>,
@@ -51,6 +68,7 @@ impl std::fmt::Debug for TenantConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantConfig")
             .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
             .field("display_name", &self.display_name)
             .field("domains", &self.domains)
             .field("tier", &self.tier)
@@ -107,6 +125,11 @@ pub enum TenantConfigError {
 }
 
 impl TenantConfig {
+    /// The name to show in logs: the Storefront's name, else the tenant id.
+    pub fn display_id(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.tenant_id)
+    }
+
     /// Parses the Secret's `tenant.json` bytes and checks the invariants the runtime relies on.
     pub fn from_secret_data(data: Option<&[u8]>) -> Result<Self, TenantConfigError> {
         let bytes = data.ok_or(TenantConfigError::Missing)?;
@@ -129,7 +152,8 @@ mod tests {
 
     fn sample() -> TenantConfig {
         TenantConfig {
-            tenant_id: "acme".into(),
+            tenant_id: "3b0c1d52-5a0e-4f7e-9d0a-6c1f2e3d4b5a".into(),
+            name: Some("acme".into()),
             display_name: "Acme".into(),
             domains: vec!["acme.localhost".into()],
             tier: Tier::Pooled,
@@ -155,6 +179,24 @@ mod tests {
         let config = sample();
         let parsed = TenantConfig::from_secret_data(Some(&config.to_secret_data())).unwrap();
         assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn configs_written_before_identities_read_as_keyed_by_name() {
+        let legacy = br#"{"tenantId":"acme","displayName":"Acme","domains":["acme.localhost"],
+            "tier":"pooled","databaseUrl":"postgres://u@h/db",
+            "tables":{"catalog":"c","carts":"k","sessions":"s"},"adminKey":"sk",
+            "payments":{"provider":"manual"}}"#;
+        let config = TenantConfig::from_secret_data(Some(legacy)).unwrap();
+        assert_eq!(config.display_id(), "acme");
+        assert_eq!((config.tenant_id.as_str(), config.name), ("acme", None));
+        assert_eq!(sample().display_id(), "acme");
+    }
+
+    #[test]
+    fn item_prefixes_of_two_tenants_never_nest() {
+        assert_eq!(item_key_prefix("shop"), "shop#");
+        assert!(!item_key_prefix("shop-2").starts_with(&item_key_prefix("shop")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::unique;
 pub fn tenant(name: &str, database_url: &str, tables_prefix: &str) -> TenantConfig {
     TenantConfig {
         tenant_id: unique(&format!("{name}-")),
+        name: None,
         display_name: name.to_owned(),
         domains: vec![format!("{}.test", unique(&format!("{name}-")))],
         tier: Tier::Pooled,

@@ -13,7 +13,7 @@ use kube::CustomResourceExt as _;
 pub use hostname::Hostname;
 pub use plan::{
     CpuMemory, DatabaseSizing, PlanQuota, PlanResources, ReplicaRange, StorefrontPlan,
-    StorefrontPlanSpec, Tier,
+    StorefrontPlanSpec, TableThroughput, Tier,
 };
 pub use storefront::{
     CatalogSpec, Condition, DatabaseSpec, DeletionPolicy, ExistingTables, PaymentProvider,

@@ -76,6 +76,29 @@ pub struct StorefrontPlanSpec {
     pub quota: Option<PlanQuota>,
     /// Database sizing (Aurora Serverless v2 capacity in ACUs) for tenants on this plan.
     pub database: DatabaseSizing,
+    /// Provisioned throughput of each of a dedicated tenant's DynamoDB tables, used when its
+    /// Storefront sets `catalog.onDemand: false`.
+    #[serde(default)]
+    pub tables: TableThroughput,
+}
+
+/// Provisioned DynamoDB throughput per table.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableThroughput {
+    #[schemars(range(min = 1, max = 40000))]
+    pub read_capacity_units: i64,
+    #[schemars(range(min = 1, max = 40000))]
+    pub write_capacity_units: i64,
+}
+
+impl Default for TableThroughput {
+    fn default() -> Self {
+        Self {
+            read_capacity_units: 5,
+            write_capacity_units: 5,
+        }
+    }
 }
 
 fn default_cpu_target() -> i32 {

@@ -82,6 +82,11 @@ pub struct DatabaseSpec {
     /// What happens to the database when the Storefront is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Allow an `engineVersion` edit to move the tenant's cluster to another PostgreSQL major
+    /// version (an in-place major upgrade, with downtime). Minor versions are always applied
+    /// in place; without this a major change is refused with reason `MajorUpgradeNotAllowed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_major_version_upgrade: bool,
     /// Adopt this existing Aurora cluster instead of creating one (dedicated tier only; a
     /// pooled plan refuses it). Fixed at creation. Refused when the cluster is tagged as
     /// another Storefront's.
@@ -105,6 +110,7 @@ impl Default for DatabaseSpec {
             min_capacity: None,
             max_capacity: None,
             deletion_policy: DeletionPolicy::default(),
+            allow_major_version_upgrade: false,
             existing_cluster_identifier: None,
             delete_adopted: false,
         }
@@ -223,6 +229,11 @@ pub struct StorefrontStatus {
     /// The tier of the plan the tenant runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
+    /// The tenant's data key, which every row and item of the tenant carries: the
+    /// Storefront's `metadata.uid` (its name for tenants created before identities). Recorded
+    /// once and never changed; a new Storefront of the same name gets another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// `https://<first domain>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -17,6 +17,7 @@ mod error;
 pub mod names;
 pub mod queues;
 mod secret;
+pub mod snapshots;
 pub mod tables;
 
 use std::{future::Future, pin::Pin, time::Duration};
@@ -31,7 +32,11 @@ pub use self::{
     error::ProviderError,
     queues::{QueueProvisioner, SqsQueues, TenantQueue},
     secret::SecretString,
-    tables::{AdoptTables, DynamoTables, TableKind, TableProvisioner, TableSettings, TenantTables},
+    snapshots::{SnapshotSettings, SnapshotStore},
+    tables::{
+        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings,
+        TenantTables,
+    },
 };
 
 /// What the operator does with a tenant's data when its `Storefront` is deleted.

@@ -16,6 +16,7 @@ pub mod cache;
 mod context;
 mod error;
 pub mod handover;
+pub mod identity;
 pub mod ingress_group;
 mod runner;
 pub mod sharding;
@@ -152,8 +153,19 @@ async fn run_pipeline(storefront: &Storefront, ctx: &Context) -> Result<Action, 
         .map(|(group, _)| sharding::group_name(&ctx.config.ingress_group_prefix, group));
     let namespace = tenant_namespace(&name, tenant.tier, &ctx.config);
     let routed_before = handover::routed_before(ctx, &name, &namespace);
-    let tenant_config =
-        tenant_config::assemble(storefront, &tenant, &data, &namespace, ctx).await?;
+    let identity = identity::resolve(storefront)?;
+    if identity.origin == identity::Origin::Legacy {
+        tracing::info!(tenant = %name, "tenant created before identities: its data stays keyed by its name, recorded in status.tenantId");
+    }
+    let tenant_config = tenant_config::assemble(
+        storefront,
+        &tenant,
+        &identity.tenant_id,
+        &data,
+        &namespace,
+        ctx,
+    )
+    .await?;
     let owner = storefront
         .controller_owner_ref(&())
         .ok_or(Error::MissingMetadata)?;
@@ -223,16 +235,17 @@ async fn cleanup_storefront(storefront: &Storefront, ctx: &Context) -> Result<Ac
         let held: Vec<_> = held.into_iter().map(crate::crd::Hostname).collect();
         handover::announce_released(ctx, storefront, &held).await;
     }
+    // Pooled tenants' Secret and Ingress in the pool namespace go with the Storefront through
+    // their owner references; prune them first, so the pool stops serving the tenant (its
+    // sessions stop working) at once, not after its data is offboarded.
+    let none = build::TenantResources::default();
+    let pool = &ctx.config.pool_namespace;
+    apply::apply_tenant(ctx.applier(), &name, pool, none, Prune::Listed).await?;
     tenant_data::release_tenant_data(ctx, storefront).await?;
     if tier != Some(Tier::Pooled) {
         let namespace = tenant_namespace(&name, Tier::Dedicated, &ctx.config);
         apply::delete_tenant_namespace(ctx.applier(), &namespace).await?;
     }
-    // Pooled tenants' Secret and Ingress in the pool namespace go with the Storefront through
-    // their owner references; prune them now so the pool stops serving the tenant at once.
-    let none = build::TenantResources::default();
-    let pool = &ctx.config.pool_namespace;
-    apply::apply_tenant(ctx.applier(), &name, pool, none, Prune::Listed).await?;
     ctx.forget(&name, &storefront.uid().unwrap_or_default());
     ctx.metrics.set_phase(&name, None);
     publish(

@@ -1,6 +1,6 @@
 //! The tenant-config step: assembles the runtime's [`TenantConfig`] (written to the tenant's
-//! config Secret by the build step) from the validated tenant, the data step's DSN and table
-//! names, the admin key already in the Secret and the payment keys from the referenced Secret.
+//! config Secret by the build step) from the validated tenant, its data key
+//! ([`super::identity`]), the data step's DSN and table names, the admin key already in the Secret and the payment keys from the referenced Secret.
 
 use emporium_tenant_config::{
     PaymentProvider as ConfigPaymentProvider, Payments, TENANT_CONFIG_KEY, TenantConfig,
@@ -19,6 +19,7 @@ use crate::crd::{PaymentProvider, Storefront};
 pub async fn assemble(
     storefront: &Storefront,
     tenant: &ValidatedTenant,
+    tenant_id: &str,
     data: &TenantData,
     namespace: &str,
     ctx: &Context,
@@ -86,7 +87,8 @@ pub async fn assemble(
         },
     };
     Ok(TenantConfig {
-        tenant_id: tenant.name.clone(),
+        tenant_id: tenant_id.to_owned(),
+        name: Some(tenant.name.clone()),
         display_name: storefront.spec.display_name.clone(),
         domains: tenant.routed_domains.iter().map(|d| d.0.clone()).collect(),
         tier: tenant.tier.into(),

@@ -3,9 +3,11 @@
 
 mod aurora;
 mod postgres;
+mod rows;
 
 pub use aurora::{AuroraConfig, AuroraProvider, ClusterState, cluster_state, instance_state};
 pub use postgres::{PostgresConfig, PostgresProvider};
+pub use rows::{RowPurge, TenantRows};
 
 use super::{BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, SecretString, Tier};
 
@@ -26,6 +28,8 @@ pub struct TenantDatabase {
     /// Aurora PostgreSQL engine version (e.g. `16.6`); `None` takes the AWS default. Ignored
     /// by the `postgres` provider.
     pub engine_version: Option<String>,
+    /// Whether a change of `engine_version` may cross a major version (aurora, dedicated).
+    pub allow_major_version_upgrade: bool,
     /// Serverless v2 capacity from the plan (dedicated tenants; the pool cluster's capacity is
     /// operator configuration). Ignored by the `postgres` provider.
     pub capacity: Capacity,

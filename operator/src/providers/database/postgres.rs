@@ -270,7 +270,7 @@ impl PostgresProvider {
         let (database, role) = self.target(db);
         if db.tier == Tier::Pooled {
             return Ok(Outcome::Ready(Deletion::new(format!(
-                "pooled tenant: the shared database {database} stays; the tenant's rows are the runtime's to remove"
+                "pooled tenant: the shared database {database} stays (the tenant's rows are offboarded per its deletionPolicy)"
             ))));
         }
         let client = self.connect().await?;

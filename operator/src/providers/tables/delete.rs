@@ -146,7 +146,7 @@ impl DynamoTables {
     ) -> Result<Outcome<Deletion>, ProviderError> {
         if request.tier == Tier::Pooled {
             return Ok(Outcome::Ready(Deletion::new(
-                "pooled tenant: the shared pool tables stay; the tenant's items are the runtime's to remove",
+                "pooled tenant: the shared pool tables stay (the tenant's items are offboarded per its deletionPolicy)",
             )));
         }
         let mut outcomes = Vec::with_capacity(3);

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    PointInTimeRecoveryStatus, ScalarAttributeType, TableDescription, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    PointInTimeRecoveryStatus, ProvisionedThroughput, ScalarAttributeType, TableDescription,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use emporium_tenant_config::Tables;
 use tracing::info;
@@ -53,11 +53,16 @@ impl DynamoTables {
                 .map_err(build_error)
         };
         info!(table = %table, tenant = %request.tenant, "creating DynamoDB table");
+        let (billing, throughput) = match self.desired_throughput(request) {
+            None => (BillingMode::PayPerRequest, None),
+            Some((read, write)) => (BillingMode::Provisioned, Some(throughput(read, write)?)),
+        };
         let result = self
             .client
             .create_table()
             .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
+            .billing_mode(billing)
+            .set_provisioned_throughput(throughput)
             .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .key_schema(key(SORT_KEY, KeyType::Range)?)
             .attribute_definitions(attribute(PARTITION_KEY)?)
@@ -208,6 +213,41 @@ impl DynamoTables {
                 info!(table = %table, tenant = %request.tenant, "adopted DynamoDB table");
             }
         }
+        let want = self.desired_throughput(request);
+        let on_demand = description
+            .billing_mode_summary()
+            .and_then(|s| s.billing_mode())
+            .is_none_or(|m| *m == BillingMode::PayPerRequest);
+        let have = (!on_demand).then(|| {
+            let t = description.provisioned_throughput();
+            (
+                t.and_then(|t| t.read_capacity_units()).unwrap_or(0),
+                t.and_then(|t| t.write_capacity_units()).unwrap_or(0),
+            )
+        });
+        if have != want && request.tier == Tier::Dedicated {
+            let mut update = self.client.update_table().table_name(&table);
+            let what = match want {
+                None => {
+                    update = update.billing_mode(BillingMode::PayPerRequest);
+                    "on demand".to_owned()
+                }
+                Some((read, write)) => {
+                    update = update
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(throughput(read, write)?);
+                    format!("provisioned at {read} read and {write} write capacity units")
+                }
+            };
+            update
+                .send()
+                .await
+                .map_err(|e| sdk_error(&self.api, "UpdateTable", &table, e))?;
+            return Ok(Outcome::progressing(
+                "Modifying",
+                format!("setting the capacity of table {table} to {what}"),
+            ));
+        }
         let protection = self.desired_protection(request, kind);
         if description.deletion_protection_enabled() != Some(protection) {
             self.client
@@ -292,4 +332,12 @@ impl DynamoTables {
         }
         Ok(combine(outcomes).map(|()| self.table_names(request)))
     }
+}
+
+fn throughput(read: i64, write: i64) -> Result<ProvisionedThroughput, ProviderError> {
+    ProvisionedThroughput::builder()
+        .read_capacity_units(read)
+        .write_capacity_units(write)
+        .build()
+        .map_err(build_error)
 }

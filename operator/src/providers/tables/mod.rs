@@ -15,13 +15,17 @@
 
 mod delete;
 mod ensure;
+mod purge;
 #[cfg(test)]
 mod tests;
+
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{Client, types::Tag};
 use emporium_tenant_config::Tables;
 
+pub use self::purge::ItemPurge;
 use super::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, Tier,
     aws::{AwsApi, DEFAULT_MAX_ATTEMPTS, retry_config},
@@ -91,6 +95,9 @@ pub struct TenantTables {
     /// Point-in-time recovery on the tenant's own tables (the pool's is operator config).
     pub point_in_time_recovery: bool,
     pub deletion_policy: DeletionPolicy,
+    /// Provisioned (read, write) capacity units per table; `None`: on demand
+    /// (PAY_PER_REQUEST). Dedicated tenants only: the pool tables are always on demand.
+    pub provisioned: Option<(i64, i64)>,
     pub adopt: AdoptTables,
     /// Whether Snapshot or Delete also delete adopted tables (else they are retained).
     pub delete_adopted: bool,
@@ -181,6 +188,23 @@ pub trait TableProvisioner: Send + Sync {
         &'a self,
         request: &'a TenantTables,
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>>;
+
+    /// The items of one tenant in a shared `table` (partition keys starting with
+    /// `key_prefix`), one DynamoDB-JSON object per line.
+    fn export_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ProviderError>>;
+
+    /// Deletes the items of one tenant in a shared `table`, in batches, until done or `budget`
+    /// has passed; run again until [`ItemPurge::complete`].
+    fn purge_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<ItemPurge, ProviderError>>;
 }
 
 /// The DynamoDB [`TableProvisioner`].
@@ -238,6 +262,14 @@ impl DynamoTables {
             || (request.adopts(kind) && !request.delete_adopted)
     }
 
+    /// `None`: on demand; else (read, write) capacity units.
+    fn desired_throughput(&self, request: &TenantTables) -> Option<(i64, i64)> {
+        match request.tier {
+            Tier::Pooled => None,
+            Tier::Dedicated => request.provisioned,
+        }
+    }
+
     fn desired_pitr(&self, request: &TenantTables) -> bool {
         match request.tier {
             Tier::Pooled => self.settings.pool_point_in_time_recovery,
@@ -267,6 +299,25 @@ impl TableProvisioner for DynamoTables {
         request: &'a TenantTables,
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>> {
         Box::pin(self.delete_tables(request))
+    }
+
+    fn export_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ProviderError>> {
+        Box::pin(DynamoTables::export_tenant_items(self, table, key_prefix))
+    }
+
+    fn purge_tenant_items<'a>(
+        &'a self,
+        table: &'a str,
+        key_prefix: &'a str,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<ItemPurge, ProviderError>> {
+        Box::pin(DynamoTables::purge_tenant_items(
+            self, table, key_prefix, budget,
+        ))
     }
 }
 

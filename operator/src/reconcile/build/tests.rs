@@ -37,6 +37,7 @@ pub fn sample_plan(name: &str, tier: Tier) -> StorefrontPlan {
                 min_capacity: 0.5,
                 max_capacity: 4.0,
             },
+            tables: Default::default(),
         },
     )
 }
@@ -77,7 +78,8 @@ fn input(tier: Tier) -> BuildInput {
         routed_domains: storefront.spec.domains.clone(),
         ingress_group: Some("emporium-0".into()),
         tenant_config: TenantConfig {
-            tenant_id: "acme".into(),
+            tenant_id: "0b9e6c1e-5f1a-4a53-9d7e-acme00000001".into(),
+            name: Some("acme".into()),
             display_name: "Acme Outfitters".into(),
             domains: vec!["acme.example.com".into()],
             tier: tier.into(),

@@ -14,7 +14,7 @@ use kube::{
 use super::{READY, ROLLING_OUT, ReconcileOutcome, WORKLOAD_READY, compute, condition};
 use crate::{
     crd::{Phase, Storefront, StorefrontStatus},
-    reconcile::{Context, Error, PROGRESS_RECHECK, apply::FIELD_MANAGER},
+    reconcile::{Context, Error, PROGRESS_RECHECK, apply::FIELD_MANAGER, identity},
 };
 
 /// Computes and writes the status (only when it changed), records the phase metric and
@@ -39,7 +39,13 @@ pub async fn write_status(
     let now = k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)
         .unwrap_or_default();
-    let status = compute(outcome, previous, generation, &now.to_string());
+    let mut status = compute(outcome, previous, generation, &now.to_string());
+    // Every status carries the identity, so a status without one is always an older
+    // operator's (see `identity::resolve`).
+    status.tenant_id = match previous.and_then(|s| s.tenant_id.clone()) {
+        Some(recorded) => Some(recorded),
+        None => Some(identity::resolve(storefront)?.tenant_id),
+    };
     ctx.metrics.set_phase(&name, status.phase);
     if previous == Some(&status) {
         return Ok(status);

@@ -8,7 +8,7 @@ use crate::{
     config::{DataProviderChoice, OperatorConfig},
     providers::{
         self, AuroraProvider, DatabaseProvider, DynamoTables, PostgresProvider, ProviderError,
-        TableProvisioner,
+        SnapshotStore, TableProvisioner,
     },
 };
 
@@ -17,6 +17,8 @@ use crate::{
 pub struct DataProviders {
     pub database: Option<Arc<dyn DatabaseProvider>>,
     pub tables: Option<Arc<dyn TableProvisioner>>,
+    /// Where offboarded pooled tenants' data is exported (`--snapshot-bucket`).
+    pub snapshots: Option<Arc<SnapshotStore>>,
 }
 
 impl std::fmt::Debug for DataProviders {
@@ -24,6 +26,10 @@ impl std::fmt::Debug for DataProviders {
         f.debug_struct("DataProviders")
             .field("database", &self.database.as_ref().map(|d| d.kind()))
             .field("tables", &self.tables.as_ref().map(|_| "dynamodb"))
+            .field(
+                "snapshots",
+                &self.snapshots.as_ref().map(|s| s.bucket().to_owned()),
+            )
             .finish()
     }
 }
@@ -38,7 +44,10 @@ impl DataProviders {
         sdk: Option<&SdkConfig>,
     ) -> Result<Self, ProviderError> {
         let settings = &config.data;
-        let sdk = if config.database_provider.uses_aws() || config.tables_provider.uses_aws() {
+        let sdk = if config.database_provider.uses_aws()
+            || config.tables_provider.uses_aws()
+            || settings.snapshot_bucket.is_some()
+        {
             Some(match sdk {
                 Some(sdk) => sdk.clone(),
                 None => {
@@ -83,6 +92,16 @@ impl DataProviders {
                 ));
             }
         };
-        Ok(Self { database, tables })
+        let snapshots = match (&sdk, settings.snapshots()) {
+            (Some(sdk), Some(snapshot_settings)) => {
+                Some(Arc::new(SnapshotStore::new(sdk, snapshot_settings)))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            database,
+            tables,
+            snapshots,
+        })
     }
 }

@@ -4,7 +4,8 @@
 //! [`ensure_tenant_data`] runs after validation and before the build step; what it returns
 //! fills the tenant config Secret (DSN, table names), `status.databaseId`/`status.tables` and
 //! the `DatabaseReady`/`TablesReady` conditions. [`release_tenant_data`] runs in the finalizer's
-//! cleanup, before the Kubernetes children go, honouring `spec.database.deletionPolicy`.
+//! cleanup, honouring `spec.database.deletionPolicy`: for a pooled tenant that is its rows and
+//! items in the shared stores (`offboard.rs`: retained, exported then purged, or purged).
 //!
 //! The providers ([`crate::providers`]) are held in [`DataProviders`] (`data_providers.rs`), built
 //! once from the operator's configuration. A slot without a provider reports
@@ -16,6 +17,7 @@
 //! the tenant config Secret and nowhere else; messages, reasons and identifiers never hold it.
 
 mod data_providers;
+mod offboard;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -154,7 +156,7 @@ pub async fn ensure_tenant_data(
             table_names_with_prefix(&ctx.config.data.name_prefix, &tenant.name, tenant.tier),
         ),
         Some(provider) => {
-            let request = tables_request(storefront, tenant.tier);
+            let request = tables_request(storefront, tenant.tier, Some(&tenant.plan));
             let names = provider.table_names(&request);
             match not_ready_part(provider.ensure(&request).await) {
                 Ok(names) => (
@@ -217,12 +219,20 @@ pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Resu
         Err(error) if error.is_transient() => waiting.push(format!("{what}: {error}")),
         Err(error) => blocked.push(format!("{what}: {error}")),
     };
+    // A pooled tenant's rows and items live among other tenants' in shared stores.
+    if tier == Tier::Pooled {
+        let identity = super::identity::resolve(storefront)?;
+        collect(
+            "pooled data",
+            offboard::offboard_pooled(ctx, storefront, &identity.tenant_id).await,
+        );
+    }
     if let Some(provider) = &ctx.providers.database {
         let request = database_request(storefront, tier, None);
         collect("database", provider.delete(&request).await);
     }
     if let Some(provider) = &ctx.providers.tables {
-        let request = tables_request(storefront, tier);
+        let request = tables_request(storefront, tier, None);
         collect("tables", provider.delete(&request).await);
     }
     if !blocked.is_empty() {

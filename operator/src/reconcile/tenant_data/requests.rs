@@ -35,6 +35,7 @@ pub(super) fn database_request(
         tenant: storefront.name_any(),
         tier: tier.into(),
         engine_version: Some(spec.engine_version.clone()),
+        allow_major_version_upgrade: spec.allow_major_version_upgrade,
         capacity: Capacity {
             min_acu: spec.min_capacity.unwrap_or(plan_min),
             max_acu: spec.max_capacity.unwrap_or(plan_max),
@@ -56,8 +57,13 @@ pub(super) fn database_request(
     }
 }
 
-/// The tables request for `storefront` on `tier`.
-pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTables {
+/// The tables request for `storefront` on `tier`; with `catalog.onDemand: false`, provisioned
+/// at the throughput of `plan` (its defaults when the plan is not at hand).
+pub(super) fn tables_request(
+    storefront: &Storefront,
+    tier: Tier,
+    plan: Option<&crd::StorefrontPlanSpec>,
+) -> TenantTables {
     let catalog = &storefront.spec.catalog;
     let adopt = match (tier, &catalog.existing_tables) {
         (Tier::Dedicated, Some(existing)) => AdoptTables {
@@ -72,6 +78,13 @@ pub(super) fn tables_request(storefront: &Storefront, tier: Tier) -> TenantTable
         tier: tier.into(),
         point_in_time_recovery: catalog.point_in_time_recovery,
         deletion_policy: storefront.spec.database.deletion_policy.into(),
+        provisioned: (!catalog.on_demand).then(|| {
+            let throughput = plan.map(|p| p.tables.clone()).unwrap_or_default();
+            (
+                throughput.read_capacity_units,
+                throughput.write_capacity_units,
+            )
+        }),
         adopt,
         delete_adopted: catalog.delete_adopted,
         owner_uid: storefront.uid().unwrap_or_default(),

@@ -59,5 +59,8 @@ pub(super) fn from_epoch(secs: i64) -> DateTime<Utc> {
 /// The partition of a customer's items (its sessions index in the sessions table, its cart
 /// pointer in the carts table).
 pub(super) fn customer_pk(tenant: &str, customer: Uuid) -> String {
-    format!("{tenant}#CUSTOMER#{customer}")
+    format!(
+        "{}CUSTOMER#{customer}",
+        emporium_tenant_config::item_key_prefix(tenant)
+    )
 }

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::{
     types::{AttributeValue, ReturnValue},
 };
 use chrono::{DateTime, Duration, Utc};
+use emporium_tenant_config::item_key_prefix;
 use uuid::Uuid;
 
 use super::{
@@ -39,7 +40,7 @@ impl DynamoCarts {
     }
 
     fn cart_pk(&self, id: Uuid) -> String {
-        format!("{}#CART#{id}", self.tenant)
+        format!("{}CART#{id}", item_key_prefix(&self.tenant))
     }
 
     fn customer_pk(&self, customer: Uuid) -> String {

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::{
     Client,
     types::{AttributeValue, ReturnValue},
 };
+use emporium_tenant_config::item_key_prefix;
 use uuid::Uuid;
 
 use super::{
@@ -34,7 +35,7 @@ impl DynamoCatalog {
     }
 
     fn pk(&self) -> String {
-        format!("{}#CATALOG", self.tenant)
+        format!("{}CATALOG", item_key_prefix(&self.tenant))
     }
 
     async fn put_doc(&self, sk: String, doc: String) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! DynamoDB adapters for the catalog, sessions and carts. Every partition key starts with the
-//! tenant id, so pooled tenants sharing tables never share a key.
+//! tenant's data key ([`emporium_tenant_config::item_key_prefix`]), so pooled tenants sharing
+//! tables never share a key, and the operator can find and purge an offboarded tenant's items.
 //!
 //! - [`catalog`]: [`DynamoCatalog`], products, categories and the catalog's version counter.
 //! - [`sessions`]: [`DynamoSessions`], sessions and their index per customer.

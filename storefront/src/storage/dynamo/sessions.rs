@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
+use emporium_tenant_config::item_key_prefix;
 use uuid::Uuid;
 
 use super::{
@@ -26,7 +27,7 @@ impl DynamoSessions {
     }
 
     fn session_pk(&self, hash: &str) -> String {
-        format!("{}#SESSION#{hash}", self.tenant)
+        format!("{}SESSION#{hash}", item_key_prefix(&self.tenant))
     }
 
     fn customer_pk(&self, customer: Uuid) -> String {

@@ -150,6 +150,11 @@ impl AuroraProvider {
                 format!("modifying cluster {id}: {what}"),
             ));
         }
+        if role == Role::Dedicated
+            && let Some(outcome) = self.ensure_engine_version(&cluster, &id, db).await?
+        {
+            return Ok(outcome);
+        }
         if let Some(outcome) = self.ensure_writer(&cluster, &id, db, role).await? {
             return Ok(outcome);
         }
@@ -366,5 +371,96 @@ fn foreign_owner(tags: &[aws_sdk_rds::types::Tag], tenant: &str) -> Option<Strin
     match value(tags::TENANT) {
         Some(owner) if owner != tenant => Some(format!("Storefront `{owner}`")),
         _ => None,
+    }
+}
+
+impl AuroraProvider {
+    /// Moves a dedicated cluster to the requested engine version through `ModifyDBCluster`:
+    /// minor versions in place, a major one only when the spec allows it, never down.
+    /// `None` when the cluster already runs what was asked for.
+    async fn ensure_engine_version(
+        &self,
+        cluster: &DbCluster,
+        id: &str,
+        db: &TenantDatabase,
+    ) -> Result<Option<Outcome<DatabaseConnection>>, ProviderError> {
+        let (Some(wanted), Some(running)) =
+            (db.engine_version.as_deref(), cluster.engine_version())
+        else {
+            return Ok(None);
+        };
+        let step = match engine_step(running, wanted) {
+            EngineStep::None => return Ok(None),
+            EngineStep::Downgrade => {
+                return Ok(Some(Outcome::terminal(
+                    "DowngradeNotSupported",
+                    format!(
+                        "cluster {id} runs PostgreSQL {running}; database.engineVersion {wanted} is older and Aurora cannot downgrade in place. Set engineVersion to {running} or later"
+                    ),
+                )));
+            }
+            EngineStep::Major if !db.allow_major_version_upgrade => {
+                return Ok(Some(Outcome::terminal(
+                    "MajorUpgradeNotAllowed",
+                    format!(
+                        "cluster {id} runs PostgreSQL {running}; database.engineVersion {wanted} is another major version. Set database.allowMajorVersionUpgrade: true to upgrade it in place (with downtime), or set engineVersion back to {running}"
+                    ),
+                )));
+            }
+            step => step,
+        };
+        info!(cluster = %id, from = %running, to = %wanted, "upgrading the Aurora engine");
+        self.rds
+            .modify_db_cluster()
+            .db_cluster_identifier(id)
+            .engine_version(wanted)
+            .allow_major_version_upgrade(step == EngineStep::Major)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.rds_api, "ModifyDBCluster", id, e))?;
+        Ok(Some(Outcome::progressing(
+            "Upgrading",
+            format!("upgrading cluster {id} from PostgreSQL {running} to {wanted}"),
+        )))
+    }
+}
+
+/// What it takes to go from the running engine version to the wanted one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EngineStep {
+    None,
+    Minor,
+    Major,
+    Downgrade,
+}
+
+/// `wanted` may name a major version alone (`16`), which any `16.x` satisfies.
+fn engine_step(running: &str, wanted: &str) -> EngineStep {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (have, want) = (parse(running), parse(wanted));
+    if have.iter().zip(&want).all(|(h, w)| h == w) && want.len() <= have.len() {
+        return EngineStep::None;
+    }
+    match want.cmp(&have) {
+        std::cmp::Ordering::Less => EngineStep::Downgrade,
+        _ if want.first() != have.first() => EngineStep::Major,
+        _ => EngineStep::Minor,
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::*;
+
+    #[test]
+    fn engine_steps() {
+        assert_eq!(engine_step("16.4", "16.4"), EngineStep::None);
+        assert_eq!(engine_step("16.4", "16"), EngineStep::None);
+        assert_eq!(engine_step("16.4", "16.6"), EngineStep::Minor);
+        assert_eq!(engine_step("16.4", "17.2"), EngineStep::Major);
+        assert_eq!(engine_step("16.4", "17"), EngineStep::Major);
+        assert_eq!(engine_step("16.4", "16.1"), EngineStep::Downgrade);
+        assert_eq!(engine_step("16.4", "15.8"), EngineStep::Downgrade);
     }
 }
