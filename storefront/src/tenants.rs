@@ -266,6 +266,7 @@ mod tests {
     fn config(id: &str, dsn: &str) -> TenantConfig {
         TenantConfig {
             tenant_id: id.into(),
+            name: None,
             display_name: id.into(),
             domains: vec![format!("{id}.example.com")],
             tier: Tier::Dedicated,
