@@ -21,6 +21,8 @@ use crate::providers::{ProviderError, SecretString};
 
 /// Rows one delete statement removes at most.
 const BATCH: i64 = 1000;
+/// How long connecting to the pool database may take before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How far a purge of the tenant's rows got.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,11 +42,16 @@ pub struct TenantRows {
 impl TenantRows {
     /// Connects with `dsn` (plain TCP, as the runtime does) for tenant `tenant_id`.
     pub async fn connect(dsn: &SecretString, tenant_id: &str) -> Result<Self, ProviderError> {
-        let config: tokio_postgres::Config = dsn.expose().parse().map_err(|_| {
+        let mut config: tokio_postgres::Config = dsn.expose().parse().map_err(|_| {
             ProviderError::Config(
                 "the tenant's database URL is not a valid connection string".into(),
             )
         })?;
+        // A pool database the operator cannot reach (no route, a security group that drops
+        // its packets) must fail the reconcile, not hang it: it retries with backoff.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let (client, connection) = config
             .connect(NoTls)
             .await
