@@ -284,6 +284,7 @@ mod tests {
                 webhook_secret: None,
                 api_base: None,
             },
+            owner_email: None,
         }
     }
 

@@ -62,6 +62,10 @@ pub struct TenantConfig {
     /// The merchant admin API key.
     pub admin_key: String,
     pub payments: Payments,
+    /// The store owner's email (`spec.owner.email`): the runtime issues the owner's one-time
+    /// invitation for it (see `docs/decisions/0019-staff-accounts-and-admin-app.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_email: Option<String>,
 }
 
 impl std::fmt::Debug for TenantConfig {
@@ -76,6 +80,7 @@ impl std::fmt::Debug for TenantConfig {
             .field("tables", &self.tables)
             .field("admin_key", &"<redacted>")
             .field("payments", &self.payments.provider)
+            .field("owner_email", &self.owner_email.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -171,6 +176,7 @@ mod tests {
                 webhook_secret: None,
                 api_base: None,
             },
+            owner_email: None,
         }
     }
 

@@ -30,5 +30,6 @@ pub fn tenant(name: &str, database_url: &str, tables_prefix: &str) -> TenantConf
             webhook_secret: None,
             api_base: None,
         },
+        owner_email: None,
     }
 }

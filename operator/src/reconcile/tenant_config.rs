@@ -97,6 +97,8 @@ pub async fn assemble(
         tables: data.table_names.clone(),
         admin_key,
         payments,
+        // `spec.owner.email` once the CRD carries it (issue 16; wired by the CRD change).
+        owner_email: None,
     })
 }
 

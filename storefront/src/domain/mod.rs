@@ -12,6 +12,7 @@ pub mod ports;
 pub mod pricing;
 pub mod promotions;
 pub mod shipping;
+pub mod staff;
 pub mod tenancy;
 pub mod totals;
 

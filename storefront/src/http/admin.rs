@@ -11,8 +11,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    admin_auth::{Admin, perm},
     error::{ApiError, ApiResult, Problem},
-    extract::{Admin, ApiJson},
+    extract::ApiJson,
 };
 use crate::{
     app::AppState,
@@ -46,7 +47,7 @@ fn product_id(raw: &str) -> ApiResult<Uuid> {
     responses((status = 201, body = Product), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create_product(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     ApiJson(draft): ApiJson<ProductDraft>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
     let product = state.catalog_admin(&tenant).create_product(draft).await?;
@@ -59,7 +60,7 @@ pub async fn create_product(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn replace_product(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<ProductDraft>,
 ) -> ApiResult<Json<Product>> {
@@ -76,7 +77,7 @@ pub async fn replace_product(
     responses((status = 204, description = "deleted"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_product(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = product_id(&id)?;
@@ -99,7 +100,7 @@ pub struct CategoryFields {
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create_category(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     ApiJson(draft): ApiJson<CategoryDraft>,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
     let category = state.catalog_admin(&tenant).create_category(draft).await?;
@@ -112,7 +113,7 @@ pub async fn create_category(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn replace_category(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(id): Path<String>,
     ApiJson(fields): ApiJson<CategoryFields>,
 ) -> ApiResult<Json<Category>> {
@@ -129,7 +130,7 @@ pub async fn replace_category(
               (status = 409, body = Problem, content_type = "application/problem+json", description = "products or subcategories still use it")))]
 pub async fn delete_category(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.catalog_admin(&tenant).delete_category(id).await?;

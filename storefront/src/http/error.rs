@@ -43,6 +43,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("not allowed")]
     Forbidden,
+    /// A staff member or API token without the permission (or owner rights) an operation needs.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("malformed request body")]
     MalformedBody {
         field: Option<String>,
@@ -90,6 +93,11 @@ impl ApiError {
                 "Authentication required",
             ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            PermissionDenied(_) => (
+                StatusCode::FORBIDDEN,
+                "permission-denied",
+                "You do not have the permission this needs",
+            ),
             MalformedBody { .. } => (
                 StatusCode::BAD_REQUEST,
                 "malformed-body",

@@ -1,5 +1,5 @@
 //! Extractors for the cross-cutting parts of a request: the tenant (by host), the signed-in
-//! customer, the merchant's admin key, the client IP, and JSON bodies whose errors name the field.
+//! customer, the client IP (the merchant's credentials are [`super::admin_auth`]'s), and JSON bodies whose errors name the field.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -9,8 +9,6 @@ use axum::{
     http::{header, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use super::error::ApiError;
 use crate::{app::AppState, domain::ports::Session, tenants::TenantRuntime};
@@ -38,7 +36,7 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
+pub(super) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -76,27 +74,6 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
         }
         let SignedIn { session, .. } = SignedIn::from_request_parts(parts, state).await?;
         Ok(MaybeSignedIn(Some(session)))
-    }
-}
-
-/// A request carrying the tenant's admin key (`Authorization: Bearer <admin key>`).
-pub struct Admin(pub Arc<TenantRuntime>);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
-        let given = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        // Compare digests in constant time: neither the key's bytes nor its length leak.
-        let (a, b) = (
-            Sha256::digest(given.as_bytes()),
-            Sha256::digest(tenant.config.admin_key.as_bytes()),
-        );
-        if !bool::from(a.as_slice().ct_eq(b.as_slice())) || tenant.config.admin_key.is_empty() {
-            return Err(ApiError::Unauthenticated);
-        }
-        Ok(Admin(tenant))
     }
 }
 

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::{
+    admin_auth::{Admin, perm},
     error::{ApiError, ApiResult, Problem},
-    extract::{Admin, ApiJson, Tenant},
+    extract::{ApiJson, Tenant},
 };
 use crate::{
     app::AppState,
@@ -46,7 +47,7 @@ pub struct Stock {
               (status = 422, body = Problem, content_type = "application/problem+json", description = "`available` out of range, or `sku` is sold by no product in the catalog")))]
 pub async fn set_stock(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(sku): Path<String>,
     ApiJson(req): ApiJson<SetStock>,
 ) -> ApiResult<Json<Stock>> {
@@ -67,7 +68,7 @@ pub async fn set_stock(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_stock(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Catalog>,
     Path(sku): Path<String>,
 ) -> ApiResult<Json<Stock>> {
     let level = state.catalog_admin(&tenant).stock(&sku).await?;

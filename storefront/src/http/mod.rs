@@ -3,6 +3,7 @@
 //! [`error::ApiError`] problem document.
 
 pub mod admin;
+pub mod admin_auth;
 pub mod auth;
 pub mod carts;
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod search;
+pub mod staff;
 pub mod store_settings;
 
 use axum::{
@@ -24,7 +26,7 @@ use axum::{
     http::{HeaderName, StatusCode, header},
     middleware,
     response::Response,
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -104,7 +106,25 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}/cancel", post(orders::cancel))
         .route("/admin/orders/{id}/refund", post(orders::refund))
         .route("/admin/orders/{id}/refunds", post(orders::refund_part))
-        .route("/admin/orders/{id}/mark-paid", post(orders::mark_paid));
+        .route("/admin/orders/{id}/mark-paid", post(orders::mark_paid))
+        .route("/admin/staff", get(staff::list))
+        .route("/admin/staff/invitations", post(staff::invite))
+        .route("/admin/staff/{id}", delete(staff::remove))
+        .route("/admin/staff/{id}/permissions", put(staff::set_permissions))
+        .route("/admin/owner-invitation", post(staff::owner_invitation))
+        .route(
+            "/admin/tokens",
+            get(staff::list_tokens).post(staff::create_token),
+        )
+        .route("/admin/tokens/{id}", delete(staff::delete_token))
+        .route("/admin/tokens/{id}/rotate", post(staff::rotate_token))
+        .route("/admin/admin-key", delete(staff::retire_admin_key))
+        .route("/admin/audit", get(staff::audit))
+        // Every admin write an authenticated caller attempts lands in the audit log.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_auth::audit,
+        ));
 
     let timeout = state.settings.request_timeout;
     let body_limit = state.settings.body_limit_bytes;

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    admin_auth::{Admin, perm},
     error::{ApiError, ApiResult, Problem},
-    extract::{Admin, ApiJson, ApiQuery, MaybeSignedIn, SignedIn, Tenant, parse_json},
+    extract::{ApiJson, ApiQuery, MaybeSignedIn, SignedIn, Tenant, parse_json},
     idempotency::key_header,
 };
 pub use crate::services::orders::OrderPage;
@@ -121,7 +122,7 @@ pub async fn show(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn admin_list(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Orders>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<OrderPage>> {
     let status = q
@@ -143,7 +144,7 @@ pub async fn admin_list(
     responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn admin_show(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Orders>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(state.orders(&tenant).get(order_id(&id)?).await?))
@@ -155,7 +156,7 @@ pub async fn admin_show(
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn fulfil(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Orders>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Order>> {
@@ -177,7 +178,7 @@ pub async fn fulfil(
               (status = 422, body = Problem, content_type = "application/problem+json", description = "a line, quantity, amount or reason is invalid (named)")))]
 pub async fn refund_part(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Refunds>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<RefundRequest>,
@@ -195,7 +196,7 @@ pub async fn refund_part(
     responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "only unpaid orders can be cancelled; refund paid ones")))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Orders>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
     let provider = || Provider::for_tenant(&tenant.config.payments, &state.payments_http);
@@ -210,7 +211,7 @@ pub async fn cancel(
     responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not a manual-payment order, or not awaiting payment")))]
 pub async fn mark_paid(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Orders>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(state.orders(&tenant).mark_paid(order_id(&id)?).await?))
@@ -220,7 +221,7 @@ pub async fn mark_paid(
     responses((status = 200, body = Order), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json", description = "not paid, or the provider refused")))]
 pub async fn refund(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Refunds>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Order>> {
     let provider = || Provider::for_tenant(&tenant.config.payments, &state.payments_http);

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    admin_auth::{Admin, perm},
     error::{ApiError, ApiResult, Problem},
-    extract::{Admin, ApiJson, ApiQuery, MaybeSignedIn, SignedIn, Tenant},
+    extract::{ApiJson, ApiQuery, MaybeSignedIn, SignedIn, Tenant},
 };
 use crate::{
     app::AppState,
@@ -35,7 +36,7 @@ impl From<SettingsError> for ApiError {
     responses((status = 200, body = ShippingSettings), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn show_shipping(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
 ) -> ApiResult<Json<ShippingSettings>> {
     Ok(Json(state.store_settings(&tenant).shipping().await?))
 }
@@ -46,7 +47,7 @@ pub async fn show_shipping(
               (status = 422, body = Problem, content_type = "application/problem+json", description = "a zone or method is invalid (named)")))]
 pub async fn set_shipping(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
     ApiJson(settings): ApiJson<ShippingSettings>,
 ) -> ApiResult<Json<ShippingSettings>> {
     Ok(Json(
@@ -134,7 +135,7 @@ pub async fn set_address_book(
     responses((status = 200, body = TaxSettings), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn show_tax(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
 ) -> ApiResult<Json<TaxSettings>> {
     Ok(Json(state.store_settings(&tenant).tax().await?))
 }
@@ -145,7 +146,7 @@ pub async fn show_tax(
               (status = 422, body = Problem, content_type = "application/problem+json", description = "a rate is invalid or repeated (named)")))]
 pub async fn set_tax(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
     ApiJson(settings): ApiJson<TaxSettings>,
 ) -> ApiResult<Json<TaxSettings>> {
     Ok(Json(state.store_settings(&tenant).set_tax(settings).await?))
@@ -155,7 +156,7 @@ pub async fn set_tax(
     responses((status = 200, body = Vec<Promotion>), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_promotions(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
 ) -> ApiResult<Json<Vec<Promotion>>> {
     Ok(Json(state.store_settings(&tenant).promotions().await?))
 }
@@ -167,7 +168,7 @@ pub async fn list_promotions(
               (status = 422, body = Problem, content_type = "application/problem+json", description = "the code or a field is invalid (named)")))]
 pub async fn set_promotion(
     State(state): State<AppState>,
-    Admin(tenant): Admin,
+    Admin { tenant, .. }: Admin<perm::Settings>,
     Path(code): Path<String>,
     ApiJson(draft): ApiJson<PromotionDraft>,
 ) -> ApiResult<Json<Promotion>> {

@@ -27,6 +27,10 @@ use crate::http;
         http::store_settings::show_address_book, http::store_settings::set_address_book,
         http::store_settings::show_tax, http::store_settings::set_tax,
         http::store_settings::list_promotions, http::store_settings::set_promotion,
+        http::staff::list, http::staff::invite, http::staff::set_permissions, http::staff::remove,
+        http::staff::owner_invitation, http::staff::list_tokens, http::staff::create_token,
+        http::staff::rotate_token, http::staff::delete_token, http::staff::retire_admin_key,
+        http::staff::audit,
     ),
     components(schemas(crate::domain::catalog::Sort)),
     modifiers(&Security, &CommonResponses),
@@ -34,7 +38,8 @@ use crate::http;
         (name = "accounts", description = "Registration, sessions, profile"),
         (name = "catalog", description = "Products, categories, search"),
         (name = "carts", description = "Guest and customer carts"),
-        (name = "admin", description = "Merchant API, authenticated by the store's admin key"),
+        (name = "admin", description = "Merchant API: `Authorization: Bearer` with the store's admin key or a scoped API token; each route needs one permission (catalog, orders, refunds, settings) and answers 403 without it"),
+        (name = "staff", description = "Staff, their permissions and invitations, API tokens, the audit log"),
         (name = "orders", description = "Checkout, orders, payment webhooks, live stock events"),
     )
 )]

@@ -76,7 +76,7 @@ pub fn status_of(e: &ApiError) -> StatusCode {
     match e {
         ApiError::UnknownHost | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ApiError::Forbidden => StatusCode::FORBIDDEN,
+        ApiError::Forbidden | ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
         ApiError::MalformedBody { .. } => StatusCode::BAD_REQUEST,
         ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

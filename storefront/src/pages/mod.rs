@@ -8,6 +8,7 @@
 //! time), on top of SameSite=Lax; a POST whose `Origin` names another host is refused too.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod cart;
 pub mod checkout;
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/storefront.css", get(assets::stylesheet))
         .route("/assets/theme.css", get(assets::theme))
         .route("/assets/stock.js", get(assets::stock_script))
+        .merge(admin::routes())
 }
 
 /// Security headers every page carries: no external anything, no framing, no sniffing. Forms

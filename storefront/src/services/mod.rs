@@ -19,4 +19,5 @@ pub mod checkout;
 pub mod orders;
 pub mod passwords;
 pub mod session_cache;
+pub mod staff;
 pub mod store_settings;

@@ -3,7 +3,9 @@
 //! login attempts, both over Redis.
 
 pub mod bus;
+pub mod dashboard;
 pub mod dynamo;
 pub mod orders;
 pub mod postgres;
 pub mod ratelimit;
+pub mod staff;

@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "refunds_and_fulfilment",
         include_str!("../../migrations/0105_refunds_and_fulfilment.sql"),
     ),
+    (
+        110,
+        "staff",
+        include_str!("../../migrations/0110_staff.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

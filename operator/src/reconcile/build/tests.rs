@@ -93,6 +93,7 @@ fn input(tier: Tier) -> BuildInput {
                 webhook_secret: None,
                 api_base: None,
             },
+            owner_email: None,
         },
     }
 }
