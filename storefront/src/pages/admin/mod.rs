@@ -315,10 +315,11 @@ fn admin_html(status: StatusCode, body: Markup) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // Invitation links carry their token in the query: never send it anywhere.
+    // Invitation links carry their token in the query: never send it to another site.
+    // (`no-referrer` would also make browsers send `Origin: null` on our own form posts.)
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

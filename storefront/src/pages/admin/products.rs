@@ -64,13 +64,33 @@ pub async fn list(
     let positions: Vec<u32> = if text.is_empty() {
         catalog.newest().to_vec()
     } else {
-        snap.search
+        // Merchants look products up by SKU, which the shoppers' search does not index:
+        // SKU matches first (a scan, fine at admin rates), then the text search's.
+        let mut found: Vec<u32> = Vec::new();
+        if crate::domain::catalog::is_sku(text) {
+            let wanted = text.to_ascii_lowercase();
+            found.extend(catalog.newest().iter().copied().filter(|&p| {
+                catalog.item(p).is_some_and(|i| {
+                    i.product()
+                        .variants
+                        .iter()
+                        .any(|v| v.sku.to_ascii_lowercase().contains(&wanted))
+                })
+            }));
+        }
+        let by_text = snap
+            .search
             .search(text)
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
+            .unwrap_or_default();
+        let seen: std::collections::HashSet<u32> = found.iter().copied().collect();
+        found.extend(
+            by_text
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| !seen.contains(p)),
+        );
+        found
     };
     let total = positions.len();
     let products: Vec<Product> = positions
