@@ -206,6 +206,20 @@ mod tests {
     }
 
     #[test]
+    fn owner_email_is_optional_and_kept_out_of_debug_output() {
+        let mut config = sample();
+        assert!(
+            !String::from_utf8(config.to_secret_data())
+                .unwrap()
+                .contains("ownerEmail")
+        );
+        config.owner_email = Some("olive@example.com".into());
+        let parsed = TenantConfig::from_secret_data(Some(&config.to_secret_data())).unwrap();
+        assert_eq!(parsed.owner_email.as_deref(), Some("olive@example.com"));
+        assert!(!format!("{config:?}").contains("olive@"));
+    }
+
+    #[test]
     fn debug_output_never_shows_secrets() {
         let shown = format!("{:?}", sample());
         assert!(!shown.contains("hunter2"), "{shown}");

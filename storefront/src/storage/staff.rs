@@ -260,8 +260,12 @@ impl PgStaff {
         staff_id: Uuid,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // The member's expired sessions go as a new one starts: the table stays bounded
+        // without a sweeper.
         self.rows(
-            "INSERT INTO staff_sessions (tenant_id, token_hash, staff_id, expires_at) VALUES ($1, $2, $3, $4)",
+            "WITH expired AS (DELETE FROM staff_sessions
+                              WHERE tenant_id = $1 AND staff_id = $3 AND expires_at <= now())
+             INSERT INTO staff_sessions (tenant_id, token_hash, staff_id, expires_at) VALUES ($1, $2, $3, $4)",
             &[&&*self.tenant, &token_hash, &staff_id, &expires_at],
         )
         .await?;
