@@ -6,6 +6,7 @@
 //! skips silently. Crate-specific helpers live in `<crate>/tests/common/`.
 
 mod aws;
+mod browser;
 mod chart;
 mod cluster;
 mod http;
@@ -19,6 +20,7 @@ mod wait;
 
 pub use self::{
     aws::{create_table, moto_subnets, table_tags, tables_with_prefix},
+    browser::{BrowserStore, ensure_browser, run_journey},
     chart::helm_template,
     cluster::{
         TestNamespace, apply, create_namespace, install_crds, install_storefront_api,

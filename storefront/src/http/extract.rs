@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts},
+    http::{HeaderMap, Uri, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -223,6 +223,15 @@ fn inner_message(e: &serde_json::Error) -> String {
         .next()
         .unwrap_or(&message)
         .to_owned()
+}
+
+/// Whether the request came over TLS (directly, or via a proxy that says so).
+pub fn came_over_tls(uri: &Uri, headers: &HeaderMap) -> bool {
+    uri.scheme_str() == Some("https")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]

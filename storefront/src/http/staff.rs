@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     admin_auth::{Admin, perm},
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiQuery},
+    extract::{ApiJson, ApiQuery, came_over_tls},
 };
 use crate::{
     app::AppState,
@@ -95,15 +95,6 @@ pub fn invitation_url(headers: &HeaderMap, tls: bool, secret: &str) -> String {
     let scheme = if tls { "https" } else { "http" };
     // In the query, not the path: request logs record paths only.
     format!("{scheme}://{host}/admin/accept?token={secret}")
-}
-
-/// Whether the request came over TLS (directly, or via a proxy that says so).
-pub fn came_over_tls(uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
-    uri.scheme_str() == Some("https")
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 fn invitation_expiry() -> DateTime<Utc> {

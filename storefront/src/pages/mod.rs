@@ -12,6 +12,7 @@ pub mod admin;
 pub mod assets;
 pub mod cart;
 pub mod checkout;
+mod csrf;
 pub mod error;
 pub mod home;
 pub mod layout;

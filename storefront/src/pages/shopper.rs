@@ -7,16 +7,18 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use base64::Engine as _;
-use maud::{Markup, html};
-use rand::RngCore as _;
-use subtle::ConstantTimeEq as _;
+use maud::Markup;
 use uuid::Uuid;
 
-use super::{CART_COOKIE, CSRF_COOKIE, PageError, SESSION_COOKIE, html_response, layout};
+use super::{
+    CART_COOKIE, CSRF_COOKIE, PageError, SESSION_COOKIE, csrf::Csrf, html_response, layout,
+};
 use crate::{
-    app::AppState, domain::ports::Session, http::extract::ClientIp,
-    services::accounts::AccountError, tenants::TenantRuntime,
+    app::AppState,
+    domain::ports::Session,
+    http::extract::{ClientIp, came_over_tls},
+    services::accounts::AccountError,
+    tenants::TenantRuntime,
 };
 
 /// Reads one cookie from the request.
@@ -32,27 +34,18 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The shopper behind a page request: the tenant by host, the session and cart by cookie, and
 /// the CSRF token the page's forms must send back.
 pub struct Shopper {
     pub tenant: Arc<TenantRuntime>,
     pub session: Option<Session>,
     pub guest_cart: Option<Uuid>,
-    pub csrf: String,
+    csrf: Csrf,
     pub ip: String,
     /// Came over TLS (directly or via a proxy that says so): cookies get `Secure`.
     pub secure: bool,
     /// Cookies to set on the response.
     set_cookies: Vec<HeaderValue>,
-    /// The request came without a CSRF cookie, so no form it posts can be genuine.
-    csrf_minted: bool,
-    origin_ok: bool,
 }
 
 impl FromRequestParts<AppState> for Shopper {
@@ -66,12 +59,7 @@ impl FromRequestParts<AppState> for Shopper {
             .unwrap_or("")
             .to_owned();
         let tenant = state.tenants.resolve(&host).ok_or(PageError::UnknownHost)?;
-        let secure = parts.uri.scheme_str() == Some("https")
-            || parts
-                .headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+        let secure = came_over_tls(&parts.uri, &parts.headers);
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         let mut set_cookies = Vec::new();
 
@@ -87,25 +75,13 @@ impl FromRequestParts<AppState> for Shopper {
             }
         }
         let guest_cart = cookie(&parts.headers, CART_COOKIE).and_then(|v| Uuid::parse_str(v).ok());
-        let (csrf, csrf_minted) = match cookie(&parts.headers, CSRF_COOKIE) {
-            Some(t) if t.len() == 43 => (t.to_owned(), false),
-            _ => {
-                let t = random_token();
-                set_cookies.push(set_cookie(CSRF_COOKIE, &t, None, secure));
-                (t, true)
-            }
-        };
-        // Browsers send Origin on cross-site POSTs; when present it must be this host.
-        let origin_ok = match parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-        {
-            None => true,
-            Some(origin) => origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host)),
-        };
+        let csrf = Csrf::from_request(
+            &parts.headers,
+            &host,
+            CSRF_COOKIE,
+            |t| set_cookie(CSRF_COOKIE, t, None, secure),
+            &mut set_cookies,
+        );
         Ok(Shopper {
             tenant,
             session,
@@ -114,15 +90,30 @@ impl FromRequestParts<AppState> for Shopper {
             ip,
             secure,
             set_cookies,
-            csrf_minted,
-            origin_ok,
         })
     }
 }
 
 /// `Set-Cookie` for one of our cookies; `max_age` `None` makes a browser-session cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    cookie_header(
+        name,
+        value,
+        "Path=/; HttpOnly; SameSite=Lax",
+        max_age,
+        secure,
+    )
+}
+
+/// `Set-Cookie: <name>=<value>; <scope>` with `Max-Age` and `Secure` when given.
+pub fn cookie_header(
+    name: &str,
+    value: &str,
+    scope: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; {scope}");
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
     }
@@ -149,11 +140,7 @@ impl Shopper {
     /// Refuses a form POST whose CSRF token does not match the cookie's, or whose `Origin`
     /// is another site.
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        let same = bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes()));
-        if self.csrf_minted || !same || !self.origin_ok {
-            return Err(PageError::Csrf);
-        }
-        Ok(())
+        self.csrf.check(sent)
     }
 
     pub fn add_cookie(&mut self, value: HeaderValue) {
@@ -187,6 +174,6 @@ impl Shopper {
 
     /// The hidden CSRF field every form carries.
     pub fn csrf_field(&self) -> Markup {
-        html! { input type="hidden" name="csrf" value=(self.csrf); }
+        self.csrf.field()
     }
 }

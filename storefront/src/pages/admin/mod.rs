@@ -24,16 +24,18 @@ use axum::{
     routing::{get, post},
 };
 use maud::{DOCTYPE, Markup, html};
-use subtle::ConstantTimeEq as _;
 
-use super::{PageError, cookie};
+use super::{PageError, cookie, csrf::Csrf, shopper::cookie_header};
 use crate::{
     app::AppState,
     domain::{
         Invalid,
         staff::{Access, Actor, Permission, StaffMember},
     },
-    http::{error::ApiError, extract::ClientIp, staff::came_over_tls},
+    http::{
+        error::ApiError,
+        extract::{ClientIp, came_over_tls},
+    },
     services::staff::{SESSION_TTL, Staff, StaffError},
     tenants::TenantRuntime,
 };
@@ -103,9 +105,7 @@ pub struct StaffPage {
     pub tenant: Arc<TenantRuntime>,
     pub member: Option<StaffMember>,
     session_token: Option<String>,
-    pub csrf: String,
-    csrf_minted: bool,
-    origin_ok: bool,
+    csrf: Csrf,
     pub secure: bool,
     pub ip: String,
     set_cookies: Vec<HeaderValue>,
@@ -113,14 +113,13 @@ pub struct StaffPage {
 
 /// `Set-Cookie` for an admin cookie: HttpOnly, SameSite=Strict, only sent to `/admin`.
 pub fn admin_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
+    cookie_header(
+        name,
+        value,
+        "Path=/admin; HttpOnly; SameSite=Strict",
+        max_age,
+        secure,
+    )
 }
 
 impl FromRequestParts<AppState> for StaffPage {
@@ -151,31 +150,18 @@ impl FromRequestParts<AppState> for StaffPage {
                 Err(e) => return Err(PageError::Api(e.into())),
             }
         }
-        let (csrf, csrf_minted) = match cookie(&parts.headers, STAFF_CSRF_COOKIE) {
-            Some(t) if t.len() == 43 => (t.to_owned(), false),
-            _ => {
-                let t = crate::domain::accounts::new_session_token();
-                set_cookies.push(admin_cookie(STAFF_CSRF_COOKIE, &t, None, secure));
-                (t, true)
-            }
-        };
-        let origin_ok = match parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-        {
-            None => true,
-            Some(origin) => origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host)),
-        };
+        let csrf = Csrf::from_request(
+            &parts.headers,
+            &host,
+            STAFF_CSRF_COOKIE,
+            |t| admin_cookie(STAFF_CSRF_COOKIE, t, None, secure),
+            &mut set_cookies,
+        );
         Ok(StaffPage {
             tenant,
             member,
             session_token,
             csrf,
-            csrf_minted,
-            origin_ok,
             secure,
             ip,
             set_cookies,
@@ -210,11 +196,7 @@ impl StaffPage {
     }
 
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        let same = bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes()));
-        if self.csrf_minted || !same || !self.origin_ok {
-            return Err(PageError::Csrf);
-        }
-        Ok(())
+        self.csrf.check(sent)
     }
 
     pub fn add_cookie(&mut self, value: HeaderValue) {
@@ -229,7 +211,7 @@ impl StaffPage {
     }
 
     pub fn csrf_field(&self) -> Markup {
-        html! { input type="hidden" name="csrf" value=(self.csrf); }
+        self.csrf.field()
     }
 
     pub fn render(&self, status: StatusCode, title: &str, main: Markup) -> Response {
@@ -281,16 +263,18 @@ impl StaffPage {
     }
 
     /// Refuses (403 page, audited) unless the actor may do what `access` names.
-    pub async fn require(
+    /// The signed-in member if they have `access`; otherwise a redirect to sign in, or a 403
+    /// page with the refusal recorded in the audit log as `action` on `target`.
+    pub async fn authorise(
         &self,
         state: &AppState,
-        who: &SignedInStaff,
         access: Access,
         action: &str,
         target: &str,
-    ) -> Result<(), Refusal> {
+    ) -> Result<SignedInStaff, Refusal> {
+        let who = self.signed_in()?;
         match crate::services::staff::require(&who.actor, access) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(who),
             Err(e) => {
                 self.record(state, &who.actor, action, target, StatusCode::FORBIDDEN)
                     .await;

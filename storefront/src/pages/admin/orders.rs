@@ -43,11 +43,7 @@ pub async fn list(
     page: StaffPage,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let who = match page.signed_in() {
-        Ok(w) => w,
-        Err(r) => return Ok(*r),
-    };
-    if let Err(r) = page.require(&state, &who, ORDERS, "order.list", "").await {
+    if let Err(r) = page.authorise(&state, ORDERS, "order.list", "").await {
         return Ok(*r);
     }
     let status = OrderStatus::parse(q.status.trim());
@@ -231,13 +227,10 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    let who = match page.signed_in() {
+    let who = match page.authorise(&state, ORDERS, "order.view", &id).await {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
-    if let Err(r) = page.require(&state, &who, ORDERS, "order.view", &id).await {
-        return Ok(*r);
-    }
     let order = state.orders(&page.tenant).get(order_id(&id)?).await?;
     let message = match q.done.as_deref() {
         Some("fulfilled") => Some("Order marked as fulfilled."),
@@ -302,16 +295,10 @@ pub async fn fulfil(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     page.check_csrf(field(&form, "csrf"))?;
-    let who = match page.signed_in() {
+    let who = match page.authorise(&state, ORDERS, "order.fulfil", &id).await {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
-    if let Err(r) = page
-        .require(&state, &who, ORDERS, "order.fulfil", &id)
-        .await
-    {
-        return Ok(*r);
-    }
     let id = order_id(&id)?;
     let (carrier, tracking) = (
         field(&form, "carrier").trim(),
@@ -338,16 +325,10 @@ pub async fn refund(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     page.check_csrf(field(&form, "csrf"))?;
-    let who = match page.signed_in() {
+    let who = match page.authorise(&state, REFUNDS, "order.refund", &id).await {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
-    if let Err(r) = page
-        .require(&state, &who, REFUNDS, "order.refund", &id)
-        .await
-    {
-        return Ok(*r);
-    }
     let id = order_id(&id)?;
     let tenant = page.tenant.clone();
     let result: Result<Order, ApiError> = async {

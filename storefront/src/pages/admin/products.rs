@@ -45,9 +45,7 @@ async fn staff_for(
     action: &str,
     target: &str,
 ) -> Result<SignedInStaff, super::Refusal> {
-    let who = page.signed_in()?;
-    page.require(state, &who, CATALOG, action, target).await?;
-    Ok(who)
+    page.authorise(state, CATALOG, action, target).await
 }
 
 pub async fn list(

@@ -17,10 +17,7 @@ use super::{SignedInStaff, StaffPage, alert, message_of, notice};
 use crate::{
     app::AppState,
     domain::staff::{Access, Permission, Permissions, Role, StaffMember},
-    http::{
-        error::ApiError,
-        staff::{came_over_tls, invitation_url},
-    },
+    http::{error::ApiError, extract::came_over_tls, staff::invitation_url},
     pages::{PageError, status_of},
     services::staff::Staff,
 };
@@ -145,22 +142,18 @@ pub async fn show(
     page: StaffPage,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    let who = match page.signed_in() {
-        Ok(w) => w,
-        Err(r) => return Ok(*r),
-    };
-    if let Err(r) = page
-        .require(
+    let who = match page
+        .authorise(
             &state,
-            &who,
             Access::Permission(Permission::Staff),
             "staff.list",
             "",
         )
         .await
     {
-        return Ok(*r);
-    }
+        Ok(w) => w,
+        Err(r) => return Ok(*r),
+    };
     let message = match q.done.as_deref() {
         Some("saved") => Some("Permissions saved."),
         Some("removed") => Some("Removed from the staff."),
@@ -183,23 +176,19 @@ pub async fn invite(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     page.check_csrf(field(&form, "csrf"))?;
-    let who = match page.signed_in() {
-        Ok(w) => w,
-        Err(r) => return Ok(*r),
-    };
     let email = field(&form, "email");
-    if let Err(r) = page
-        .require(
+    let who = match page
+        .authorise(
             &state,
-            &who,
             Access::Permission(Permission::Staff),
             "staff.invite",
             email,
         )
         .await
     {
-        return Ok(*r);
-    }
+        Ok(w) => w,
+        Err(r) => return Ok(*r),
+    };
     let result = Staff::new(&state, &page.tenant)
         .invite(&who.actor, email, ticked(&form))
         .await
@@ -255,28 +244,19 @@ pub async fn update(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     page.check_csrf(field(&form, "csrf"))?;
-    let who = match page.signed_in() {
-        Ok(w) => w,
-        Err(r) => return Ok(*r),
-    };
     let remove = field(&form, "op") == "remove";
     let action = if remove {
         "staff.remove"
     } else {
         "staff.set_permissions"
     };
-    if let Err(r) = page
-        .require(
-            &state,
-            &who,
-            Access::Permission(Permission::Staff),
-            action,
-            &id,
-        )
+    let who = match page
+        .authorise(&state, Access::Permission(Permission::Staff), action, &id)
         .await
     {
-        return Ok(*r);
-    }
+        Ok(w) => w,
+        Err(r) => return Ok(*r),
+    };
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
     let staff = Staff::new(&state, &page.tenant);
     let result = if remove {
@@ -308,16 +288,13 @@ pub async fn audit(
     page: StaffPage,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let who = match page.signed_in() {
+    let who = match page
+        .authorise(&state, Access::Owner, "audit.view", "")
+        .await
+    {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
-    if let Err(r) = page
-        .require(&state, &who, Access::Owner, "audit.view", "")
-        .await
-    {
-        return Ok(*r);
-    }
     let cursor = q.cursor.as_deref().filter(|c| Uuid::parse_str(c).is_ok());
     let (entries, next) = Staff::new(&state, &page.tenant)
         .audit(&who.actor, cursor, Some(100))
