@@ -52,7 +52,7 @@ EMPORIUM_LOG_FORMAT=text \
 EMPORIUM_POSTGRES_ADMIN_URL="$DATABASE_URL" \
 EMPORIUM_POSTGRES_PASSWORD_KEY="$(cat "$state/postgres-password-key")" \
   "$bin/emporium-operator" --http-addr "127.0.0.1:$operator_port" \
-    --database-provider postgres --tables-provider dynamodb \
+    --database-provider postgres --tables-provider dynamodb --queues-provider sqs \
     --postgres-tenant-host 127.0.0.1 --postgres-tenant-port "$PGPORT" \
     --readiness-gate deployment-available \
     >"$state/logs/operator.log" 2>&1 &

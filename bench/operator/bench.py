@@ -219,12 +219,12 @@ class Operator:
                 f"--storefront-selector=emporium.dev/bench={run}", f"--name-prefix=bench{run}",
                 f"--pool-namespace=bench-pool-{run}", f"--concurrency={concurrency}"]
         if providers == "aws":
-            args += ["--database-provider=postgres", "--tables-provider=dynamodb",
+            args += ["--database-provider=postgres", "--tables-provider=dynamodb", "--queues-provider=sqs",
                      f"--postgres-admin-url={os.environ['DATABASE_URL']}",
                      f"--postgres-password-key={secrets.token_hex(16)}",
                      "--postgres-tenant-host=127.0.0.1", f"--postgres-tenant-port={os.environ['PGPORT']}"]
         else:
-            args += ["--database-provider=none", "--tables-provider=none"]
+            args += ["--database-provider=none", "--tables-provider=none", "--queues-provider=none"]
         self.args, self.logdir = args, logdir
         self.starts = 0
         self.start()

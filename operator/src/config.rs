@@ -8,10 +8,10 @@ use crate::providers::{
     TableSettings,
 };
 
-/// Which provider serves a data slot (the database or the tables).
+/// Which provider serves a data slot (the database, the tables or the order-event queue).
 ///
-/// `--database-provider` takes `postgres` or `aurora`, `--tables-provider` takes `dynamodb`;
-/// `unconfigured` and `none` are valid for both.
+/// `--database-provider` takes `postgres` or `aurora`, `--tables-provider` takes `dynamodb`,
+/// `--queues-provider` takes `sqs`; `unconfigured` and `none` are valid for all three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DataProviderChoice {
     /// A provider is expected but none is configured: the condition is `False` with reason
@@ -26,6 +26,9 @@ pub enum DataProviderChoice {
     Aurora,
     /// Tables: DynamoDB (or any compatible endpoint through `AWS_ENDPOINT_URL`).
     Dynamodb,
+    /// Order-event queue: SQS (or any compatible endpoint through `AWS_ENDPOINT_URL`), a queue
+    /// and a dead-letter queue per tenant.
+    Sqs,
 }
 
 impl DataProviderChoice {
@@ -33,7 +36,7 @@ impl DataProviderChoice {
     pub fn uses_aws(self) -> bool {
         matches!(
             self,
-            DataProviderChoice::Aurora | DataProviderChoice::Dynamodb
+            DataProviderChoice::Aurora | DataProviderChoice::Dynamodb | DataProviderChoice::Sqs
         )
     }
 }
@@ -143,6 +146,24 @@ pub struct DataSettings {
         default_value = "emporium_admin"
     )]
     pub aurora_master_username: String,
+    /// `aurora` provider: key (at least 16 characters of random data) the tenants' login-role
+    /// passwords are derived from. Unset: each cluster's master password, so the tenants'
+    /// passwords change whenever RDS rotates it. The master credentials are used only to
+    /// create and rotate those roles; no tenant gets them.
+    #[arg(long, env = "EMPORIUM_AURORA_PASSWORD_KEY", value_parser = parse_secret, hide_env_values = true)]
+    pub aurora_password_key: Option<SecretString>,
+    /// `aurora` provider: query string of the tenants' DSNs.
+    #[arg(
+        long,
+        env = "EMPORIUM_AURORA_DSN_QUERY",
+        default_value = "sslmode=require"
+    )]
+    pub aurora_dsn_query: String,
+    /// `aurora` provider, TESTS ONLY: a PostgreSQL URL to run the tenants' login-role SQL on
+    /// (and for their DSNs to name) instead of the cluster endpoint and master secret RDS
+    /// reports; for AWS emulators whose clusters have no server behind them.
+    #[arg(long, env = "EMPORIUM_AURORA_SQL_OVERRIDE", value_parser = parse_secret, hide_env_values = true)]
+    pub aurora_sql_override: Option<SecretString>,
     /// `aurora` provider: database created in each cluster, which the DSN names.
     #[arg(
         long,
@@ -191,6 +212,9 @@ impl Default for DataSettings {
             aurora_pool_max_acu: 16.0,
             aurora_pool_engine_version: None,
             aurora_master_username: "emporium_admin".to_owned(),
+            aurora_password_key: None,
+            aurora_dsn_query: "sslmode=require".to_owned(),
+            aurora_sql_override: None,
             aurora_database_name: "emporium".to_owned(),
             pool_tables_pitr: true,
             snapshot_bucket: None,
@@ -266,6 +290,16 @@ impl DataSettings {
             .clone()
             .filter(|v| !v.is_empty());
         config.master_username = self.aurora_master_username.clone();
+        if let Some(key) = &self.aurora_password_key
+            && key.expose().len() < 16
+        {
+            return Err(ProviderError::Config(
+                "--aurora-password-key must be at least 16 characters of random data".into(),
+            ));
+        }
+        config.password_key = self.aurora_password_key.clone();
+        config.dsn_query = self.aurora_dsn_query.clone();
+        config.sql_override = self.aurora_sql_override.clone();
         config.database_name = self.aurora_database_name.clone();
         config.max_attempts = self.aws_max_attempts;
         Ok(config)
@@ -349,6 +383,7 @@ pub struct OperatorConfig {
     pub ingress_group_prefix: String,
     pub database_provider: DataProviderChoice,
     pub tables_provider: DataProviderChoice,
+    pub queues_provider: DataProviderChoice,
     /// Settings of the providers chosen above.
     pub data: DataSettings,
     pub readiness_gate: ReadinessGate,
@@ -375,6 +410,7 @@ impl Default for OperatorConfig {
             ingress_group_prefix: "emporium".to_owned(),
             database_provider: DataProviderChoice::Unconfigured,
             tables_provider: DataProviderChoice::Unconfigured,
+            queues_provider: DataProviderChoice::Unconfigured,
             data: DataSettings::default(),
             readiness_gate: ReadinessGate::Available,
             storefront_selector: String::new(),

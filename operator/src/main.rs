@@ -99,6 +99,17 @@ struct Args {
         default_value = "unconfigured"
     )]
     tables_provider: DataProviderChoice,
+    /// Order-event queue provider: `sqs` (a queue and a dead-letter queue per tenant on SQS, or
+    /// any compatible endpoint through AWS_ENDPOINT_URL; its URL goes into the tenant config),
+    /// `unconfigured` or `none` (as for --database-provider; with `none` the runtime derives the
+    /// queue name itself).
+    #[arg(
+        long,
+        env = "EMPORIUM_QUEUES_PROVIDER",
+        value_enum,
+        default_value = "unconfigured"
+    )]
+    queues_provider: DataProviderChoice,
     #[command(flatten)]
     data: DataSettings,
     /// What WorkloadReady/RoutingReady wait for: `available` (the Deployment is Available and
@@ -155,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         ingress_group_prefix: args.ingress_group_prefix,
         database_provider: args.database_provider,
         tables_provider: args.tables_provider,
+        queues_provider: args.queues_provider,
         data: args.data,
         readiness_gate: args.readiness_gate,
         storefront_selector: args.storefront_selector,

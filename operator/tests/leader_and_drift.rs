@@ -79,6 +79,7 @@ impl Operator {
             "--log-format=json".to_owned(),
             "--database-provider=none".to_owned(),
             "--tables-provider=none".to_owned(),
+            "--queues-provider=none".to_owned(),
             // No nodes or load balancer controller here.
             "--readiness-gate=applied".to_owned(),
             format!("--storefront-selector=emporium.dev/test-run={run}"),

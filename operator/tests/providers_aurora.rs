@@ -1,15 +1,18 @@
 //! The `aurora` database provider against moto's RDS. moto makes a new cluster `available` on
 //! its first describe, so the waiting path is covered by the unit tests of the state mapping;
 //! here each test drives the provider until it answers something other than `Progressing`.
+//! moto's clusters have no PostgreSQL behind them, so the login-role SQL runs on a scratch
+//! database of the stack's PostgreSQL (`sql_override`, a test-only setting): the roles, their
+//! schemas and their limits are real.
 
 mod common;
 
 use aws_sdk_rds::types::{ServerlessV2ScalingConfiguration, Tag};
 use common::{delete_until_done, ensure_until_settled, ready};
-use emporium_integration_tests::{Stack, moto_subnets, unique};
+use emporium_integration_tests::{Stack, moto_subnets, scratch_database, unique};
 use emporium_operator::providers::{
     AuroraConfig, AuroraProvider, Capacity, DatabaseProvider, DeletionPolicy, Outcome,
-    ProviderError, TenantDatabase, Tier,
+    ProviderError, SecretString, TenantDatabase, Tier,
 };
 
 struct Fixture {
@@ -31,6 +34,7 @@ async fn fixture() -> Fixture {
         .expect("moto answers EC2 DescribeSubnets");
     config.pool_cluster = format!("{prefix}-pool");
     config.max_attempts = 3;
+    config.sql_override = Some(SecretString::new(scratch_database("aurora_sql").await));
     Fixture {
         provider: AuroraProvider::new(&sdk, config),
         rds: aws_sdk_rds::Client::new(&sdk),
@@ -41,6 +45,8 @@ async fn fixture() -> Fixture {
 fn request(tenant: &str, policy: DeletionPolicy) -> TenantDatabase {
     TenantDatabase {
         tenant: tenant.to_owned(),
+        tenant_id: tenant.to_owned(),
+        credentials_generation: None,
         tier: Tier::Dedicated,
         engine_version: Some("16.6".into()),
         allow_major_version_upgrade: false,
@@ -390,7 +396,11 @@ async fn pooled_tenants_share_the_pool_cluster_which_outlives_them() {
     b.tier = Tier::Pooled;
     let first = ready(ensure_until_settled(|| f.provider.ensure(&a)).await.1);
     let second = ready(ensure_until_settled(|| f.provider.ensure(&b)).await.1);
-    assert_eq!(first, second);
+    assert_eq!(
+        (&first.identifier, &first.host, first.port),
+        (&second.identifier, &second.host, second.port)
+    );
+    assert_ne!(first.username, second.username, "a login role each");
     assert_eq!(first.identifier, format!("{}-pool", f.prefix));
     delete_until_done(|| f.provider.delete(&a)).await;
     let pool = clusters_named(&f.rds, &first.identifier).await;
@@ -483,4 +493,139 @@ async fn an_engine_version_edit_reaches_the_cluster_minor_in_place_major_only_wh
 
     db.engine_version = Some("17.4".into());
     delete_until_done(|| f.provider.delete(&db)).await;
+}
+
+/// Connects with a tenant's DSN (the test-only override names the local server, plain TCP).
+async fn login(dsn: &SecretString) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(dsn.expose(), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+#[tokio::test]
+async fn each_pooled_tenant_gets_a_login_role_that_reaches_only_its_own_rows() {
+    let f = fixture().await;
+    let mut a = request("a", DeletionPolicy::Delete);
+    a.tier = Tier::Pooled;
+    a.tenant_id = "3b0c1d52-5a0e-4f7e-9d0a-6c1f2e3d4b5a".into();
+    let mut b = request("b", DeletionPolicy::Retain);
+    b.tier = Tier::Pooled;
+    b.tenant_id = "9f1e2d3c-1111-4f7e-9d0a-6c1f2e3d4b5a".into();
+    let conn_a = ready(ensure_until_settled(|| f.provider.ensure(&a)).await.1);
+    let conn_b = ready(ensure_until_settled(|| f.provider.ensure(&b)).await.1);
+    assert!(conn_a.username.contains("3b0c1d52"), "{}", conn_a.username);
+    // The override URL's user is the stand-in for the master login.
+    assert!(
+        !conn_a.dsn.expose().starts_with("postgres://emporium:"),
+        "the tenant never gets the master login"
+    );
+
+    // Tenant A writes rows in its own schema, the way the runtime's migrations do.
+    let pg_a = login(&conn_a.dsn).await.expect("tenant A logs in");
+    pg_a.batch_execute(
+        "CREATE TABLE customers (tenant_id text NOT NULL, email text NOT NULL);
+         ALTER TABLE customers ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE customers FORCE ROW LEVEL SECURITY;
+         CREATE POLICY isolation ON customers
+             USING (tenant_id = current_setting('app.tenant_id', true));
+         SET app.tenant_id = 'a';
+         INSERT INTO customers VALUES ('a', 'shopper@a.example');",
+    )
+    .await
+    .expect("tenant A creates its tables and rows");
+    let schema_a: String = pg_a
+        .query_one("SELECT current_schema()::text", &[])
+        .await
+        .expect("current schema")
+        .get(0);
+    assert_eq!(
+        schema_a, conn_a.username,
+        "its tables live in its own schema"
+    );
+
+    // Tenant B cannot read them, whatever it sets, nor switch row-level security off.
+    let pg_b = login(&conn_b.dsn).await.expect("tenant B logs in");
+    let table = format!("\"{schema_a}\".customers");
+    let read = pg_b
+        .batch_execute(&format!("SET app.tenant_id = 'a'; SELECT * FROM {table}"))
+        .await;
+    let err = read.expect_err("tenant B reads tenant A's rows");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
+    for escape in [
+        format!("ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"),
+        format!("DROP TABLE {table}"),
+        format!("GRANT \"{schema_a}\" TO CURRENT_USER"),
+        "ALTER ROLE CURRENT_USER BYPASSRLS".to_owned(),
+        "CREATE ROLE intruder LOGIN".to_owned(),
+    ] {
+        assert!(
+            pg_b.batch_execute(&escape).await.is_err(),
+            "tenant B may run: {escape}"
+        );
+    }
+    let attributes = pg_b
+        .query_one(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .expect("role attributes");
+    let flags: (bool, bool, bool, bool) = (
+        attributes.get(0),
+        attributes.get(1),
+        attributes.get(2),
+        attributes.get(3),
+    );
+    assert_eq!(flags, (false, false, false, false));
+
+    // Rotation: a new annotation value gives a new password; the old one stops working.
+    let mut rotated = a.clone();
+    rotated.credentials_generation = Some("2026-12-03".into());
+    let conn_rotated = ready(ensure_until_settled(|| f.provider.ensure(&rotated)).await.1);
+    assert_eq!(conn_rotated.username, conn_a.username);
+    assert_ne!(conn_rotated.dsn, conn_a.dsn, "a new password");
+    assert!(
+        login(&conn_a.dsn).await.is_err(),
+        "the old password still logs in"
+    );
+    let pg_rotated = login(&conn_rotated.dsn)
+        .await
+        .expect("the new password logs in");
+    let rows: i64 = pg_rotated
+        .query_one(
+            "SELECT count(*) FROM customers WHERE tenant_id = current_setting('app.tenant_id', true)",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert!(rows >= 0, "the rotated login reads its own table");
+    drop((pg_a, pg_rotated));
+
+    // Delete drops A's role and schema; Retain keeps B's.
+    delete_until_done(|| f.provider.delete(&rotated)).await;
+    delete_until_done(|| f.provider.delete(&b)).await;
+    assert!(login(&conn_rotated.dsn).await.is_err(), "A's login is gone");
+    let admin = login(f.provider.config().sql_override.as_ref().expect("override"))
+        .await
+        .expect("admin");
+    let schemas: Vec<String> = admin
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1) ORDER BY 1",
+            &[&vec![conn_a.username.clone(), conn_b.username.clone()]],
+        )
+        .await
+        .expect("schemas")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        schemas,
+        vec![conn_b.username.clone()],
+        "A's schema dropped, B's kept"
+    );
 }

@@ -23,6 +23,8 @@ fn provider(prefix: &str) -> PostgresProvider {
 fn request(tenant: &str, tier: Tier, policy: DeletionPolicy) -> TenantDatabase {
     TenantDatabase {
         tenant: tenant.to_owned(),
+        tenant_id: tenant.to_owned(),
+        credentials_generation: None,
         tier,
         engine_version: None,
         allow_major_version_upgrade: false,

@@ -1,5 +1,6 @@
 //! The order-event queue provisioner against moto: a queue with a dead-letter queue and a
-//! redrive policy, created once, deleted or retained per deletion policy.
+//! redrive policy, created once, named by the tenant's identity, refused when another
+//! Storefront owns the name, deleted or retained per deletion policy.
 
 mod common;
 
@@ -18,6 +19,7 @@ async fn a_tenant_gets_an_order_event_queue_with_a_dead_letter_queue() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let request = TenantQueue {
         tenant: "acme".into(),
+        tenant_id: "3b0c1d52-5a0e-4f7e-9d0a-6c1f2e3d4b5a".into(),
         owner_uid: "uid-of-acme".into(),
         deletion_policy: DeletionPolicy::Delete,
     };
@@ -28,8 +30,9 @@ async fn a_tenant_gets_an_order_event_queue_with_a_dead_letter_queue() {
         url,
         "idempotent"
     );
-    let name = queue_name(&prefix, "acme");
+    let name = queue_name(&prefix, "acme", &request.tenant_id);
     assert!(url.ends_with(&name), "{url}");
+    assert!(name.contains("3b0c1d52"), "{name}");
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -63,6 +66,19 @@ async fn a_tenant_gets_an_order_event_queue_with_a_dead_letter_queue() {
         tags.get("emporium.dev/owner-uid").map(String::as_str),
         Some("uid-of-acme")
     );
+
+    // A queue of that name tagged for another Storefront is refused, never shared.
+    let impostor = TenantQueue {
+        owner_uid: "uid-of-someone-else".into(),
+        ..request.clone()
+    };
+    match queues.ensure(&impostor).await.expect("ensure answers") {
+        emporium_operator::providers::Outcome::Terminal { reason, message } => {
+            assert_eq!(reason, "QueueOwnedByAnother");
+            assert!(message.contains(&name), "{message}");
+        }
+        other => panic!("another owner's queue was accepted: {other:?}"),
+    }
 
     // Retain tags both queues orphaned and keeps them; Delete removes them.
     let retain = TenantQueue {

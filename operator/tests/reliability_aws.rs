@@ -31,7 +31,7 @@ use aws_config::SdkConfig;
 use emporium_integration_tests::{
     Process, Stack, child_env, eventually, eventually_while_running, free_port,
     install_storefront_api, kubectl, kubectl_output, moto_subnets, operator_args,
-    remove_storefronts, storefront_manifest, unique, workspace_root,
+    remove_storefronts, scratch_database, storefront_manifest, unique, workspace_root,
 };
 use emporium_operator::{
     crd::{Condition, Storefront},
@@ -180,6 +180,8 @@ struct Rig {
     /// Subnets the operator creates its DB subnet group from (empty: the test made the group).
     operator_subnets: Vec<String>,
     extra_args: Vec<String>,
+    /// The test-only `--aurora-sql-override`: a scratch database of the stack's PostgreSQL.
+    sql_override: String,
     moto: Moto,
 }
 
@@ -210,6 +212,7 @@ impl Rig {
             plan_pooled: format!("ra-{run}-pooled"),
             operator_subnets: Vec::new(),
             extra_args: Vec::new(),
+            sql_override: scratch_database("ra_sql").await,
             run,
             artifacts,
             client,
@@ -308,6 +311,8 @@ spec:
         .collect();
         assert!(args.iter().any(|a| a == "--database-provider=aurora"));
         args.push(format!("--aurora-subnet-group={}", self.subnet_group()));
+        // moto's clusters have no PostgreSQL: the tenants' login roles go to a scratch database.
+        args.push(format!("--aurora-sql-override={}", self.sql_override));
         if !self.operator_subnets.is_empty() {
             args.push(format!(
                 "--aurora-subnet-ids={}",
@@ -900,12 +905,10 @@ async fn operator_sigkilled_during_aurora_provisioning_of_10_tenants_creates_not
     for name in &dedicated {
         rig.create(name, false, "Delete").await;
     }
-    // Pooled tenants retain their rows: purging them (`Delete`) needs the pool cluster's
-    // PostgreSQL, which moto does not run, so their offboarding would wait for a database
-    // that never answers. The purge is tested against real PostgreSQL in
-    // `tests/tests/tenant_identity.rs`; here the pool itself must survive the chaos.
+    // Pooled tenants are purged on deletion (`Delete`): their login roles and rows are on the
+    // scratch database standing in for the pool cluster's PostgreSQL.
     for name in &pooled {
-        rig.create(name, true, "Retain").await;
+        rig.create(name, true, "Delete").await;
     }
     let mut operator = rig.start_operator(0);
     let mut kills = 0;
@@ -1167,6 +1170,8 @@ async fn concurrent_pooled_tenants_send_one_create_for_the_pool() {
     let requests: Vec<TenantDatabase> = (0..6)
         .map(|i| TenantDatabase {
             tenant: rig.tenant(&format!("p{i}")),
+            tenant_id: String::new(),
+            credentials_generation: None,
             tier: Tier::Pooled,
             engine_version: None,
             allow_major_version_upgrade: false,

@@ -19,7 +19,8 @@ use std::{
 use common::{condition_is_true, plan, spawn_operator, test_config};
 use emporium_integration_tests::{
     Stack, apply, create_table, databases_like, eventually, install_crds, moto_subnets,
-    postgres_admin, postgres_admin_url, roles_like, table_tags, tables_with_prefix, unique,
+    postgres_admin, postgres_admin_url, roles_like, scratch_database, table_tags,
+    tables_with_prefix, unique,
 };
 use emporium_operator::{
     config::{DataProviderChoice, DataSettings, OperatorConfig},
@@ -119,6 +120,7 @@ impl World {
         OperatorConfig {
             database_provider: DataProviderChoice::Postgres,
             tables_provider: DataProviderChoice::Dynamodb,
+            queues_provider: DataProviderChoice::Sqs,
             data: DataSettings {
                 name_prefix: self.prefix.clone(),
                 aws_max_attempts: 3,
@@ -336,6 +338,42 @@ async fn a_dedicated_tenant_gets_a_working_database_and_tables_and_no_secret_lea
         "{tags:?}"
     );
 
+    // The order-event queue: made by the operator, its URL in the Secret, with a dead-letter
+    // queue, named by the tenant's identity.
+    assert!(condition_is_true(&status, "QueueReady"), "{status:?}");
+    let queue_url = config
+        .order_events_queue_url
+        .clone()
+        .expect("the Secret carries the queue URL");
+    let tenant_key: String = config
+        .tenant_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    assert!(
+        queue_url.ends_with(&format!(
+            "{}-{name}-{tenant_key}-order-events",
+            world.prefix
+        )),
+        "{queue_url}"
+    );
+    let sqs = aws_sdk_sqs::Client::new(&Stack::get().aws().await?);
+    let redrive = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    assert!(
+        redrive
+            .get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .is_some_and(|r| r.contains("-order-events-dlq")),
+        "{redrive:?}"
+    );
+
     // Neither the password nor the DSN is in status, Events or the operator's logs.
     let sf = world.storefronts().get(&name).await?;
     let status_json = serde_json::to_string(&sf.status)?;
@@ -374,11 +412,19 @@ async fn a_dedicated_tenant_gets_a_working_database_and_tables_and_no_secret_lea
         );
     }
 
-    // Delete with deletionPolicy Delete: database, role and tables are gone.
+    // Delete with deletionPolicy Delete: database, role, tables and queues are gone.
     drop(tenant_db);
     world.delete_and_wait_gone(&name).await?;
     assert!(databases_with_prefix(&world.prefix).await.is_empty());
     assert!(roles_with_prefix(&world.prefix).await.is_empty());
+    assert!(
+        sqs.get_queue_attributes()
+            .queue_url(&queue_url)
+            .send()
+            .await
+            .is_err(),
+        "the order-event queue was deleted"
+    );
     eventually("tables deleted", WAIT, || async {
         Ok(tables_with_prefix(&dynamodb, &world.prefix)
             .await
@@ -587,6 +633,8 @@ async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow
     config.tables_provider = DataProviderChoice::None;
     config.data.aurora_subnet_group = Some(format!("{}-subnets", world.prefix));
     config.data.aurora_subnet_ids = moto_subnets(Stack::get().var("AWS_ENDPOINT_URL")?).await?;
+    // moto's clusters have no PostgreSQL: the login-role SQL goes to a scratch database.
+    config.data.aurora_sql_override = Some(SecretString::new(scratch_database("sd_aurora").await));
     let operator = start_operator(&world.client, config).await?;
     let name = world.run.clone();
     world
@@ -635,6 +683,25 @@ async fn the_aurora_provider_runs_through_the_full_reconcile_on_moto() -> anyhow
     );
     let config = world.tenant_config(&name, &format!("store-{name}")).await?;
     assert!(config.database_url.starts_with("postgres://"));
+    // The DSN is the tenant's own login role, not the master's, and it cannot bypass RLS.
+    let (tenant_db, connection) = tokio_postgres::connect(&config.database_url, NoTls).await?;
+    tokio::spawn(connection);
+    let row = tenant_db
+        .query_one(
+            "SELECT current_user::text, rolsuper, rolbypassrls, current_schema()::text
+             FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await?;
+    let (user, superuser, bypass, schema): (String, bool, bool, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert!(
+        user.starts_with(&format!("{}-{name}-", world.prefix)),
+        "{user}"
+    );
+    assert_eq!((superuser, bypass), (false, false));
+    assert_eq!(schema, user, "its own schema");
+    drop(tenant_db);
     let status_json = serde_json::to_string(&status)?;
     assert!(!status_json.contains(&config.database_url));
 

@@ -285,6 +285,7 @@ mod tests {
                 api_base: None,
             },
             owner_email: None,
+            order_events_queue_url: None,
         }
     }
 

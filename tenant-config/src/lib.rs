@@ -66,6 +66,12 @@ pub struct TenantConfig {
     /// invitation for it (see `docs/decisions/0019-staff-accounts-and-admin-app.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_email: Option<String>,
+    /// URL of the SQS queue the runtime relays this tenant's order events to, created by the
+    /// operator with a dead-letter queue. Absent in development files and configs of operators
+    /// run without `--queues-provider sqs`: the runtime then derives the queue name from the
+    /// tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_events_queue_url: Option<String>,
 }
 
 impl std::fmt::Debug for TenantConfig {
@@ -81,6 +87,7 @@ impl std::fmt::Debug for TenantConfig {
             .field("admin_key", &"<redacted>")
             .field("payments", &self.payments.provider)
             .field("owner_email", &self.owner_email.as_ref().map(|_| "<set>"))
+            .field("order_events_queue_url", &self.order_events_queue_url)
             .finish()
     }
 }
@@ -177,6 +184,9 @@ mod tests {
                 api_base: None,
             },
             owner_email: None,
+            order_events_queue_url: Some(
+                "http://127.0.0.1:5000/000000000000/emporium-acme-3b0c1d52-order-events".into(),
+            ),
         }
     }
 

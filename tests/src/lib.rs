@@ -29,7 +29,10 @@ pub use self::{
     http::{SseEvent, StoreClient, next_sse_event},
     names::unique,
     operator::{operator_args, storefront_manifest, write_manifests},
-    postgres::{app_database, databases_like, postgres_admin, postgres_admin_url, roles_like},
+    postgres::{
+        app_database, databases_like, postgres_admin, postgres_admin_url, roles_like,
+        scratch_database,
+    },
     process::{Process, binaries_dir, free_port},
     stack::{Stack, child_env, stack_env, workspace_root},
     tenant::tenant,

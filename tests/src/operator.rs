@@ -20,6 +20,7 @@ pub fn operator_args(
         "--log-format=json".into(),
         "--database-provider=postgres".into(),
         "--tables-provider=dynamodb".into(),
+        "--queues-provider=sqs".into(),
         format!(
             "--postgres-admin-url={}",
             stack.var("DATABASE_URL").expect("DATABASE_URL")

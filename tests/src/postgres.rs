@@ -49,6 +49,23 @@ pub async fn app_database() -> String {
     format!("host={host} port={port} user={role} password={password} dbname={db}")
 }
 
+/// A fresh, empty database on the stack's PostgreSQL, as a URL for its superuser: where a
+/// test points the `aurora` provider's SQL (`--aurora-sql-override`), since moto's clusters
+/// have no server behind them.
+pub async fn scratch_database(prefix: &str) -> String {
+    let db = unique(prefix).replace('-', "_");
+    postgres_admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
+    let admin_url = postgres_admin_url();
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends with /<database>");
+    format!("{base}/{db}")
+}
+
 /// The databases whose names match the SQL `LIKE` pattern, sorted.
 pub async fn databases_like(
     pg: &tokio_postgres::Client,

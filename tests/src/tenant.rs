@@ -31,5 +31,6 @@ pub fn tenant(name: &str, database_url: &str, tables_prefix: &str) -> TenantConf
             api_base: None,
         },
         owner_email: None,
+        order_events_queue_url: None,
     }
 }

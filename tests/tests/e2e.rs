@@ -3,7 +3,8 @@
 //! PostgreSQL database and DynamoDB tables on moto, the storefront runtime learns them from the
 //! operator's Secrets, shoppers buy on both stores, and `kubectl delete` offboards one while the
 //! other keeps serving. Nothing here is in-process: the operator and the runtime are the real
-//! binaries, driven only through kubectl and HTTP.
+//! binaries, driven only through kubectl and HTTP. Each store's order events reach the SQS queue
+//! the operator made for it.
 
 use std::time::Duration;
 
@@ -265,8 +266,16 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         .expect("http client");
     let mut stores = Vec::new();
     let mut secrets = Vec::new();
+    let mut queues = Vec::new();
     for name in [&pooled, &dedicated] {
         let config = tenant_config(name).await;
+        queues.push((
+            config.tenant_id.clone(),
+            config
+                .order_events_queue_url
+                .clone()
+                .expect("the operator puts the tenant's order-event queue in its config"),
+        ));
         secrets.push(config.admin_key.clone());
         if let Some(password) = url_password(&config.database_url) {
             secrets.push(password);
@@ -293,6 +302,35 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
     for (i, store) in stores.iter().enumerate() {
         load_catalog(store, &format!("SKU{i}")).await;
         shop(store, &format!("SKU{i}")).await;
+    }
+
+    // Each store's order events arrive in its own queue (made by the operator), none in the
+    // other's.
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await.expect("moto config"));
+    for (tenant_id, url) in &queues {
+        let kinds = eventually("order events in the tenant's queue", WAIT, || async {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            let mut kinds = Vec::new();
+            for message in out.messages.unwrap_or_default() {
+                let body: Value = serde_json::from_str(message.body().unwrap_or("{}"))?;
+                assert_eq!(
+                    body["tenant"].as_str(),
+                    Some(tenant_id.as_str()),
+                    "an event of another tenant in {url}"
+                );
+                kinds.push(body["type"].as_str().unwrap_or_default().to_owned());
+            }
+            Ok(kinds.iter().any(|k| k == "order.created").then_some(kinds))
+        })
+        .await
+        .expect("the order's event reaches the queue");
+        assert!(kinds.iter().all(|k| k.starts_with("order.")), "{kinds:?}");
     }
 
     // Offboard the dedicated store while the pooled one keeps serving.
@@ -378,6 +416,15 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         .filter(|t| t.contains(&dedicated))
         .collect();
     assert!(leftover.is_empty(), "tables left behind: {leftover:?}");
+    let queue_left = sqs
+        .get_queue_attributes()
+        .queue_url(&queues[1].1)
+        .send()
+        .await;
+    assert!(
+        queue_left.is_err(),
+        "the dedicated store's order-event queue was deleted"
+    );
 
     watcher.abort();
     assert_eq!(

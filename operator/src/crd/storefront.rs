@@ -53,9 +53,23 @@ pub struct StorefrontSpec {
     /// How shoppers pay.
     #[serde(default)]
     pub payments: PaymentsSpec,
+    /// The merchant who owns the store: the runtime issues them a one-time invitation to the
+    /// merchant app (`/admin/`) for this address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerSpec>,
     /// Stop reconciling this tenant without deleting anything.
     #[serde(default)]
     pub paused: bool,
+}
+
+/// The store's owner.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerSpec {
+    /// The owner's email address.
+    #[schemars(length(min = 3, max = 254))]
+    #[x_kube(validation = Rule::new("self.matches('^[^@\\\\s]+@[^@\\\\s]+\\\\.[^@\\\\s]+$')").message("owner.email must be an email address such as owner@example.com"))]
+    pub email: String,
 }
 
 /// Database settings; sizing defaults come from the plan.
@@ -293,7 +307,7 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready`, `DatabaseReady`, `TablesReady`, `WorkloadReady` or `RoutingReady`.
+    /// `Ready`, `DatabaseReady`, `TablesReady`, `QueueReady`, `WorkloadReady` or `RoutingReady`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

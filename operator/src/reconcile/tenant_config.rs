@@ -40,6 +40,14 @@ pub async fn assemble(
     } else {
         data.database_url.clone()
     };
+    // Likewise the queue URL: a tenant whose queue cannot be checked keeps sending to it.
+    let order_events_queue_url = match &data.queue_url {
+        Some(url) => Some(url.clone()),
+        None if ctx.providers.queues.is_some() => existing_config
+            .as_ref()
+            .and_then(|config| config.order_events_queue_url.clone()),
+        None => None,
+    };
     let admin_key = existing_config
         .map(|config| config.admin_key)
         .filter(|key| !key.is_empty())
@@ -97,8 +105,8 @@ pub async fn assemble(
         tables: data.table_names.clone(),
         admin_key,
         payments,
-        // `spec.owner.email` once the CRD carries it (issue 16; wired by the CRD change).
-        owner_email: None,
+        owner_email: storefront.spec.owner.as_ref().map(|o| o.email.clone()),
+        order_events_queue_url,
     })
 }
 

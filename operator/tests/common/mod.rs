@@ -55,6 +55,7 @@ pub fn test_config(run: &str) -> OperatorConfig {
         ingress_group_prefix: format!("emporium-{run}"),
         database_provider: DataProviderChoice::None,
         tables_provider: DataProviderChoice::None,
+        queues_provider: DataProviderChoice::None,
         // `applied`, not `deployment-available`: on this shared 2-core machine kwok's node
         // heartbeats sometimes lapse under load, the node controller marks the pods NotReady
         // and kwok never turns them Ready again, so a Deployment can stay unavailable for good.

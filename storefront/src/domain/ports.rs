@@ -429,4 +429,9 @@ pub trait OutboxStore: Send + Sync {
         F: FnOnce(Vec<OutboxEvent>) -> Fut + Send,
         Fut: Future<Output = Result<(), E>> + Send,
         E: Send;
+
+    /// The unsent events: how many, and the id (a UUIDv7, so its time) of the oldest.
+    fn outbox_backlog(
+        &self,
+    ) -> impl Future<Output = Result<(i64, Option<uuid::Uuid>), StoreError>> + Send;
 }

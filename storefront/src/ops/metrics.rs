@@ -116,6 +116,16 @@ impl Metrics {
             "Tenants whose outbox relay is backing off (queue missing or unreachable); their events wait in the outbox",
             relay.backing_off.clone(),
         );
+        self.registry.register(
+            "outbox_backlog_events",
+            "Order events waiting in the outbox of tenants whose relay is backing off",
+            relay.backlog_events.clone(),
+        );
+        self.registry.register(
+            "outbox_oldest_unsent_seconds",
+            "Age of the oldest order event waiting in such an outbox (0: none waiting)",
+            relay.oldest_unsent_seconds.clone(),
+        );
     }
 
     pub fn render(&self) -> String {

@@ -1,6 +1,11 @@
 //! The outbox relay: sends each tenant's unsent order events to its SQS queue, at least once
 //! (consumers dedupe by the `event_id` attribute), on every replica; rows another replica is
-//! sending are skipped.
+//! sending are skipped. The queue is the one the operator made for the tenant (its URL is in
+//! the tenant config); a config without one (development files) names it after the tenant id.
+//!
+//! Backlog: a tenant whose relay succeeds has (next to) nothing unsent; one that is backing off
+//! has its unsent events counted after each failure and every [`BACKLOG_RECOUNT`] while it
+//! waits, and the sum and the oldest event's age are gauges.
 
 use std::{
     collections::HashMap,
@@ -36,6 +41,17 @@ const RELAY_BATCH: i64 = 10;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// At most one warning per tenant in this interval while its relay keeps failing.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
+/// How often the unsent events of a tenant that is backing off are counted again.
+pub const BACKLOG_RECOUNT: Duration = Duration::from_secs(10);
+
+/// A backing-off tenant's unsent events when last counted.
+#[derive(Debug, Clone, Copy)]
+struct Backlog {
+    events: i64,
+    /// When the oldest unsent event was written (from its UUIDv7 id).
+    oldest: Option<std::time::SystemTime>,
+    counted_at: Instant,
+}
 
 /// One tenant's failing relay: when to try again and when it was last logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +140,12 @@ pub struct OutboxRelay {
     /// Tenants whose relay is backing off (queue missing or unreachable); their events wait in
     /// the outbox (`storefront_outbox_tenants_backing_off`).
     pub backing_off: Gauge,
+    backlog: Mutex<HashMap<String, Backlog>>,
+    /// Order events waiting in the outboxes of tenants whose relay is failing
+    /// (`storefront_outbox_backlog_events`; every replica counts the tenants it serves).
+    pub backlog_events: Gauge,
+    /// Age of the oldest of them (`storefront_outbox_oldest_unsent_seconds`; 0 when none).
+    pub oldest_unsent_seconds: Gauge,
 }
 
 impl OutboxRelay {
@@ -135,6 +157,9 @@ impl OutboxRelay {
             backoff: Mutex::default(),
             relayed: Counter::default(),
             backing_off: Gauge::default(),
+            backlog: Mutex::default(),
+            backlog_events: Gauge::default(),
+            oldest_unsent_seconds: Gauge::default(),
         }
     }
 
@@ -144,7 +169,13 @@ impl OutboxRelay {
         self
     }
 
-    async fn queue_url(&self, tenant: &str) -> Result<String, SqsError> {
+    /// The tenant's queue: the operator's (config), else looked up (or created in development)
+    /// by the name derived from the tenant id.
+    async fn queue_url(&self, tenant: &TenantRuntime) -> Result<String, SqsError> {
+        if let Some(url) = &tenant.config.order_events_queue_url {
+            return Ok(url.clone());
+        }
+        let tenant = tenant.id();
         if let Some(url) = self.queue_urls.lock().get(tenant) {
             return Ok(url.clone());
         }
@@ -217,10 +248,7 @@ pub async fn relay_tenant(
     relay: &OutboxRelay,
     tenant: &TenantRuntime,
 ) -> Result<usize, RelayError<SqsError>> {
-    let url = relay
-        .queue_url(tenant.id())
-        .await
-        .map_err(RelayError::Send)?;
+    let url = relay.queue_url(tenant).await.map_err(RelayError::Send)?;
     let mut total = 0;
     loop {
         let sent = tenant
@@ -240,9 +268,11 @@ pub fn spawn(relay: Arc<OutboxRelay>, tenants: Arc<Tenants>) -> JoinHandle<()> {
         let mut tick = tokio::time::interval(RELAY_INTERVAL);
         loop {
             tick.tick().await;
-            for tenant in tenants.all() {
-                relay_with_backoff(&relay, &tenant).await;
+            let all = tenants.all();
+            for tenant in &all {
+                relay_with_backoff(&relay, tenant).await;
             }
+            relay.publish_backlog(&all);
         }
     })
 }
@@ -255,11 +285,20 @@ async fn relay_with_backoff(relay: &OutboxRelay, tenant: &TenantRuntime) {
     let previous = relay.backoff.lock().get(id).copied();
     let now = Instant::now();
     if previous.is_some_and(|b| now < b.next_try) {
+        let stale = relay
+            .backlog
+            .lock()
+            .get(id)
+            .is_none_or(|b| now.duration_since(b.counted_at) >= BACKLOG_RECOUNT);
+        if stale {
+            relay.count_backlog(tenant).await;
+        }
         return;
     }
     match relay_tenant(relay, tenant).await {
         Ok(sent) => {
             relay.relayed.inc_by(sent as u64);
+            relay.backlog.lock().remove(id);
             if let Some(b) = relay.backoff.lock().remove(id) {
                 relay.backing_off.dec();
                 tracing::info!(tenant = id, failures = b.failures, "outbox relay recovered");
@@ -281,8 +320,60 @@ async fn relay_with_backoff(relay: &OutboxRelay, tenant: &TenantRuntime) {
                 );
             }
             relay.backoff.lock().insert(id.to_owned(), state);
+            relay.count_backlog(tenant).await;
         }
     }
+}
+
+impl OutboxRelay {
+    /// Counts the unsent events of a tenant whose relay is failing (a database that cannot
+    /// answer leaves the last count).
+    async fn count_backlog(&self, tenant: &TenantRuntime) {
+        match tenant.orders.outbox_backlog().await {
+            Ok((events, oldest)) => {
+                let oldest = oldest.and_then(|id| id.get_timestamp()).map(|ts| {
+                    let (secs, nanos) = ts.to_unix();
+                    std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+                });
+                self.backlog.lock().insert(
+                    tenant.id().to_owned(),
+                    Backlog {
+                        events,
+                        oldest,
+                        counted_at: Instant::now(),
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::debug!(tenant = tenant.id(), error = %e, "cannot count the outbox backlog");
+            }
+        }
+    }
+
+    /// Sets the backlog gauges from the tenants served now (a removed tenant's count goes).
+    fn publish_backlog(&self, served: &[Arc<TenantRuntime>]) {
+        let mut backlog = self.backlog.lock();
+        backlog.retain(|id, _| served.iter().any(|t| t.id() == id));
+        let (events, oldest) = backlog_totals(backlog.values());
+        self.backlog_events.set(events);
+        let age = oldest
+            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+            .map_or(0, |age| age.as_secs() as i64);
+        self.oldest_unsent_seconds.set(age);
+    }
+}
+
+/// The sum of the counts and the oldest event among them.
+fn backlog_totals<'a>(
+    counts: impl Iterator<Item = &'a Backlog>,
+) -> (i64, Option<std::time::SystemTime>) {
+    counts.fold((0, None), |(events, oldest), b| {
+        let oldest = match (oldest, b.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (events + b.events, oldest)
+    })
 }
 
 #[cfg(test)]
@@ -311,6 +402,31 @@ mod tests {
         assert_eq!(waits.last(), Some(&MAX_BACKOFF));
         let minutes = (now - start).as_secs() / 60 + 1;
         assert!(logged <= minutes, "{logged} lines in {minutes} minutes");
+    }
+
+    #[test]
+    fn the_backlog_sums_counts_and_keeps_the_oldest_event() {
+        let now = Instant::now();
+        let at = |secs| Some(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        let counts = [
+            Backlog {
+                events: 3,
+                oldest: at(200),
+                counted_at: now,
+            },
+            Backlog {
+                events: 0,
+                oldest: None,
+                counted_at: now,
+            },
+            Backlog {
+                events: 4,
+                oldest: at(100),
+                counted_at: now,
+            },
+        ];
+        assert_eq!(backlog_totals(counts.iter()), (7, at(100)));
+        assert_eq!(backlog_totals(std::iter::empty()), (0, None));
     }
 
     #[test]

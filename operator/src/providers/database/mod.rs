@@ -22,8 +22,14 @@ pub struct Capacity {
 /// plan and its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantDatabase {
-    /// The tenant id (the `Storefront`'s name); every name is derived from it.
+    /// The `Storefront`'s name; every name is derived from it.
     pub tenant: String,
+    /// The tenant's data key (`status.tenantId`); aurora login roles carry its first
+    /// characters, so a recreated Storefront of the same name gets a new role.
+    pub tenant_id: String,
+    /// The `emporium.dev/rotate-credentials` annotation's value: a new value gives the
+    /// tenant's login role a new password (aurora).
+    pub credentials_generation: Option<String>,
     pub tier: Tier,
     /// Aurora PostgreSQL engine version (e.g. `16.6`); `None` takes the AWS default. Ignored
     /// by the `postgres` provider.

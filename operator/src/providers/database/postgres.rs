@@ -355,7 +355,7 @@ impl DatabaseProvider for PostgresProvider {
 
 /// Server errors carry a SQLSTATE and a message that never includes the statement (so never a
 /// password); anything else means the connection is gone.
-fn pg_error(action: String, e: tokio_postgres::Error) -> ProviderError {
+pub(super) fn pg_error(action: String, e: tokio_postgres::Error) -> ProviderError {
     match e.as_db_error() {
         Some(db) => ProviderError::Postgres {
             action,
@@ -366,11 +366,11 @@ fn pg_error(action: String, e: tokio_postgres::Error) -> ProviderError {
     }
 }
 
-fn quote_ident(name: &str) -> String {
+pub(super) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn quote_literal(value: &str) -> String {
+pub(super) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 

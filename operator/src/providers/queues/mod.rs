@@ -3,9 +3,13 @@
 //! [`MAX_RECEIVE_COUNT`] failed receives. Any SQS-compatible endpoint works through the
 //! standard `AWS_ENDPOINT_URL`.
 //!
-//! Names: `<prefix>-<tenant>-order-events` and `<prefix>-<tenant>-order-events-dlq` (the same
-//! name the runtime derives when the tenant config carries no URL). Both are tagged like the
-//! tables (`emporium.dev/tenant`, `emporium.dev/owner-uid`, `emporium.dev/managed-by`).
+//! Names: `<prefix>-<tenant>-<key>-order-events` and `...-order-events-dlq`, where `<key>` is
+//! the first 8 characters of the tenant's data key (its Storefront UID), so a new Storefront
+//! with a deleted one's name never receives events a retained queue still holds; a tenant keyed
+//! by its name (created before identities) has no `<key>`. The URL goes into the tenant config,
+//! so the runtime never derives the name. Both queues are tagged like the tables
+//! (`emporium.dev/tenant`, `emporium.dev/owner-uid`, `emporium.dev/managed-by`), and a queue
+//! tagged with another owner is refused, never shared.
 //!
 //! Deletion: `Retain` tags both queues orphaned; `Snapshot` and `Delete` delete them (a queue
 //! holds events in flight, not records: the outbox rows in the database are the record, and the
@@ -31,7 +35,10 @@ const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
 /// What the reconcile step asks for: one tenant's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantQueue {
+    /// The Storefront's name.
     pub tenant: String,
+    /// The tenant's data key (`status.tenantId`).
+    pub tenant_id: String,
     /// The owning Storefront's `metadata.uid`.
     pub owner_uid: String,
     pub deletion_policy: DeletionPolicy,
@@ -61,21 +68,37 @@ pub struct SqsQueues {
 }
 
 /// The queue name of a tenant's order events, reduced to what SQS allows (80 characters of
-/// letters, digits, `-` and `_`); the dead-letter queue adds `-dlq`.
-pub fn queue_name(prefix: &str, tenant: &str) -> String {
-    let safe: String = format!("{prefix}-{tenant}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut name = safe;
-    name.truncate(80 - "-order-events-dlq".len());
-    name + "-order-events"
+/// letters, digits, `-` and `_`); the dead-letter queue adds `-dlq`. `tenant_id` (the data key)
+/// contributes its first 8 letters and digits unless it is the name itself.
+pub fn queue_name(prefix: &str, tenant: &str, tenant_id: &str) -> String {
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    let key: String = if tenant_id == tenant {
+        String::new()
+    } else {
+        let key: String = tenant_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
+        if key.is_empty() {
+            key
+        } else {
+            format!("-{key}")
+        }
+    };
+    let mut name = safe(&format!("{prefix}-{tenant}"));
+    name.truncate(80 - "-order-events-dlq".len() - key.len());
+    format!("{name}{key}-order-events")
 }
 
 impl SqsQueues {
@@ -139,10 +162,15 @@ impl SqsQueues {
     }
 
     async fn ensure_queue(&self, request: &TenantQueue) -> Result<Outcome<String>, ProviderError> {
-        let name = queue_name(&self.prefix, &request.tenant);
+        let name = queue_name(&self.prefix, &request.tenant, &request.tenant_id);
         let dlq_name = format!("{name}-dlq");
         let dlq_url = match self.url(&dlq_name).await? {
-            Some(url) => url,
+            Some(url) => {
+                if let Some(refused) = self.owned_by_another(&url, &dlq_name, request).await? {
+                    return Ok(refused);
+                }
+                url
+            }
             None => {
                 info!(queue = %dlq_name, tenant = %request.tenant, "creating SQS dead-letter queue");
                 let retention = HashMap::from([(
@@ -169,7 +197,12 @@ impl SqsQueues {
         })
         .to_string();
         let url = match self.url(&name).await? {
-            Some(url) => url,
+            Some(url) => {
+                if let Some(refused) = self.owned_by_another(&url, &name, request).await? {
+                    return Ok(refused);
+                }
+                url
+            }
             None => {
                 info!(queue = %name, tenant = %request.tenant, "creating SQS queue");
                 let attributes =
@@ -204,11 +237,43 @@ impl SqsQueues {
         Ok(Outcome::Ready(url))
     }
 
+    /// `Terminal` when the queue at `url` is tagged as another Storefront's (a name clash, or
+    /// a queue someone else made with this name): never send one tenant's events to another's.
+    async fn owned_by_another(
+        &self,
+        url: &str,
+        name: &str,
+        request: &TenantQueue,
+    ) -> Result<Option<Outcome<String>>, ProviderError> {
+        if request.owner_uid.is_empty() {
+            return Ok(None);
+        }
+        let tags = self
+            .client
+            .list_queue_tags()
+            .queue_url(url)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.api, "ListQueueTags", name, e))?
+            .tags
+            .unwrap_or_default();
+        match tags.get(tags::OWNER_UID) {
+            Some(owner) if owner != &request.owner_uid => Ok(Some(Outcome::Terminal {
+                reason: "QueueOwnedByAnother",
+                message: format!(
+                    "SQS queue {name} belongs to another Storefront (tag {} = {owner}); delete or rename that queue, or use another --name-prefix",
+                    tags::OWNER_UID
+                ),
+            })),
+            _ => Ok(None),
+        }
+    }
+
     async fn delete_queues(
         &self,
         request: &TenantQueue,
     ) -> Result<Outcome<Deletion>, ProviderError> {
-        let name = queue_name(&self.prefix, &request.tenant);
+        let name = queue_name(&self.prefix, &request.tenant, &request.tenant_id);
         let mut done = Vec::new();
         for queue in [name.clone(), format!("{name}-dlq")] {
             let Some(url) = self.url(&queue).await? else {
@@ -263,9 +328,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queue_names_fit_sqs_and_match_the_runtime() {
-        assert_eq!(queue_name("emporium", "acme"), "emporium-acme-order-events");
-        let long = queue_name("emporium", &"x.y".repeat(60));
+    fn queue_names_fit_sqs_and_carry_the_identity() {
+        assert_eq!(
+            queue_name("emporium", "acme", "3b0c1d52-5a0e-4f7e-9d0a-6c1f2e3d4b5a"),
+            "emporium-acme-3b0c1d52-order-events"
+        );
+        // Keyed by name (created before identities): the name alone.
+        assert_eq!(
+            queue_name("emporium", "acme", "acme"),
+            "emporium-acme-order-events"
+        );
+        // A new Storefront of the same name gets another queue.
+        assert_ne!(
+            queue_name("emporium", "acme", "3b0c1d52-5a0e"),
+            queue_name("emporium", "acme", "9f1e2d3c-0000")
+        );
+        let long = queue_name("emporium", &"x.y".repeat(60), "3b0c1d52-5a0e");
         assert!(format!("{long}-dlq").len() <= 80);
         assert!(long.ends_with("-order-events"));
         assert!(

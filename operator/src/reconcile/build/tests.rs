@@ -53,6 +53,7 @@ pub fn sample_storefront(name: &str, plan: &str) -> Storefront {
             database: Default::default(),
             catalog: Default::default(),
             payments: Default::default(),
+            owner: None,
             paused: false,
         },
     );
@@ -94,6 +95,7 @@ fn input(tier: Tier) -> BuildInput {
                 api_base: None,
             },
             owner_email: None,
+            order_events_queue_url: None,
         },
     }
 }

@@ -18,6 +18,7 @@ use crate::{
 pub const READY: &str = "Ready";
 pub const DATABASE_READY: &str = "DatabaseReady";
 pub const TABLES_READY: &str = "TablesReady";
+pub const QUEUE_READY: &str = "QueueReady";
 pub const WORKLOAD_READY: &str = "WorkloadReady";
 pub const ROUTING_READY: &str = "RoutingReady";
 /// `WorkloadReady` reason while the Deployment controller has not observed the template.
@@ -132,6 +133,12 @@ pub fn compute(
                 &data.tables.reason,
                 data.tables.message.clone(),
             );
+            set(
+                QUEUE_READY,
+                data.queue.ready,
+                &data.queue.reason,
+                data.queue.message.clone(),
+            );
             let (workload_ok, workload_reason, workload_message) =
                 workload_condition(r.workload, r.gate);
             set(
@@ -152,6 +159,10 @@ pub fn compute(
                     TABLES_READY,
                     data.tables.ready || !data.tables.required_for_ready,
                 ),
+                (
+                    QUEUE_READY,
+                    data.queue.ready || !data.queue.required_for_ready,
+                ),
                 (WORKLOAD_READY, workload_ok),
                 (ROUTING_READY, routing_ok),
             ]
@@ -171,7 +182,9 @@ pub fn compute(
                     "Waiting",
                     format!("waiting for {}", waiting.join(", ")),
                 );
-                let needs_person = data.database.needs_person || data.tables.needs_person;
+                let needs_person = data.database.needs_person
+                    || data.tables.needs_person
+                    || data.queue.needs_person;
                 status.phase = Some(if hostname_conflict || needs_person {
                     Phase::Failed
                 } else {

@@ -45,6 +45,8 @@ fn data(database: DataPart, tables: DataPart) -> TenantData {
     TenantData {
         database,
         tables,
+        queue: provisioned(),
+        queue_url: None,
         database_url: String::new(),
         table_names: Tables {
             catalog: "emporium-acme-catalog".into(),
@@ -427,13 +429,17 @@ fn a_reconciled_tenant_gets_the_phase_and_conditions_of_what_it_saw() {
         let types = [
             DATABASE_READY,
             TABLES_READY,
+            QUEUE_READY,
             WORKLOAD_READY,
             ROUTING_READY,
             READY,
         ];
+        // The queue is provisioned in every case here; its own cases follow below.
+        let mut case_conditions = case.conditions.to_vec();
+        case_conditions.insert(2, ("True", "Provisioned"));
         let expected: Vec<(&str, &str, &str)> = types
             .iter()
-            .zip(case.conditions)
+            .zip(case_conditions)
             .map(|(type_, (status, reason))| (*type_, status, reason))
             .collect();
         assert_eq!(status.phase, Some(case.phase), "{}", case.name);
@@ -510,7 +516,7 @@ fn paused_keeps_what_the_previous_status_recorded() {
     assert_eq!(paused.ingress_group, ready.ingress_group);
     assert_eq!(paused.tables, ready.tables);
     // The other conditions stay as they were; Ready flips and takes the new time.
-    assert_eq!(paused.conditions.len(), 5);
+    assert_eq!(paused.conditions.len(), 6);
     let ready_condition = condition(Some(&paused), READY).expect("Ready");
     assert_eq!(
         (
@@ -568,6 +574,7 @@ fn a_condition_keeps_its_transition_time_while_its_status_holds() {
         [
             (DATABASE_READY, NOW),
             (TABLES_READY, NOW),
+            (QUEUE_READY, NOW),
             (WORKLOAD_READY, LATER),
             (ROUTING_READY, NOW),
             (READY, LATER),
@@ -634,4 +641,42 @@ fn a_ready_dedicated_tenant_status() {
         NOW,
     );
     insta::assert_yaml_snapshot!(status);
+}
+
+#[test]
+fn ready_waits_for_the_queue_and_a_foreign_queue_needs_a_person() {
+    let tenant = tenant(&["acme.example.com"], &[]);
+    let gate = ReadinessGate::Applied;
+    let mut data = data(provisioned(), provisioned());
+    data.queue = part(false, true, false, "Progressing");
+    let waiting = compute(
+        &reconciled(&tenant, &data, ROLLED_OUT, routed(None), gate),
+        None,
+        Some(1),
+        NOW,
+    );
+    assert_eq!(waiting.phase, Some(Phase::Provisioning));
+    assert_eq!(ready_message(&waiting), "waiting for QueueReady");
+    data.queue = part(false, true, true, "QueueOwnedByAnother");
+    let refused = compute(
+        &reconciled(&tenant, &data, ROLLED_OUT, routed(None), gate),
+        None,
+        Some(1),
+        NOW,
+    );
+    assert_eq!(refused.phase, Some(Phase::Failed));
+    let queue = condition(Some(&refused), QUEUE_READY).expect("QueueReady");
+    assert_eq!(
+        (queue.status.as_str(), queue.reason.as_str()),
+        ("False", "QueueOwnedByAnother")
+    );
+    // `--queues-provider none`: Ready does not wait for it.
+    data.queue = part(false, false, false, "ProviderDisabled");
+    let disabled = compute(
+        &reconciled(&tenant, &data, ROLLED_OUT, routed(None), gate),
+        None,
+        Some(1),
+        NOW,
+    );
+    assert_eq!(disabled.phase, Some(Phase::Ready));
 }

@@ -8,7 +8,7 @@ use crate::{
     config::{DataProviderChoice, OperatorConfig},
     providers::{
         self, AuroraProvider, DatabaseProvider, DynamoTables, PostgresProvider, ProviderError,
-        SnapshotStore, TableProvisioner,
+        QueueProvisioner, SnapshotStore, SqsQueues, TableProvisioner,
     },
 };
 
@@ -17,6 +17,8 @@ use crate::{
 pub struct DataProviders {
     pub database: Option<Arc<dyn DatabaseProvider>>,
     pub tables: Option<Arc<dyn TableProvisioner>>,
+    /// The tenants' order-event queues (`--queues-provider sqs`).
+    pub queues: Option<Arc<dyn QueueProvisioner>>,
     /// Where offboarded pooled tenants' data is exported (`--snapshot-bucket`).
     pub snapshots: Option<Arc<SnapshotStore>>,
 }
@@ -26,6 +28,7 @@ impl std::fmt::Debug for DataProviders {
         f.debug_struct("DataProviders")
             .field("database", &self.database.as_ref().map(|d| d.kind()))
             .field("tables", &self.tables.as_ref().map(|_| "dynamodb"))
+            .field("queues", &self.queues.as_ref().map(|_| "sqs"))
             .field(
                 "snapshots",
                 &self.snapshots.as_ref().map(|s| s.bucket().to_owned()),
@@ -46,6 +49,7 @@ impl DataProviders {
         let settings = &config.data;
         let sdk = if config.database_provider.uses_aws()
             || config.tables_provider.uses_aws()
+            || config.queues_provider.uses_aws()
             || settings.snapshot_bucket.is_some()
         {
             Some(match sdk {
@@ -71,9 +75,9 @@ impl DataProviders {
                     .ok_or_else(|| ProviderError::Config("no AWS configuration".into()))?,
                 settings.aurora()?,
             ))),
-            DataProviderChoice::Dynamodb => {
+            DataProviderChoice::Dynamodb | DataProviderChoice::Sqs => {
                 return Err(ProviderError::Config(
-                    "--database-provider takes postgres or aurora (dynamodb is a tables provider)"
+                    "--database-provider takes postgres or aurora (dynamodb is a tables provider, sqs a queues provider)"
                         .into(),
                 ));
             }
@@ -85,9 +89,26 @@ impl DataProviders {
                     .ok_or_else(|| ProviderError::Config("no AWS configuration".into()))?,
                 settings.tables(),
             ))),
-            DataProviderChoice::Postgres | DataProviderChoice::Aurora => {
+            DataProviderChoice::Postgres | DataProviderChoice::Aurora | DataProviderChoice::Sqs => {
                 return Err(ProviderError::Config(
-                    "--tables-provider takes dynamodb (postgres and aurora are database providers)"
+                    "--tables-provider takes dynamodb (postgres and aurora are database providers, sqs a queues provider)"
+                        .into(),
+                ));
+            }
+        };
+        let queues: Option<Arc<dyn QueueProvisioner>> = match config.queues_provider {
+            DataProviderChoice::Unconfigured | DataProviderChoice::None => None,
+            DataProviderChoice::Sqs => Some(Arc::new(SqsQueues::new(
+                sdk.as_ref()
+                    .ok_or_else(|| ProviderError::Config("no AWS configuration".into()))?,
+                &settings.name_prefix,
+                settings.aws_max_attempts,
+            ))),
+            DataProviderChoice::Postgres
+            | DataProviderChoice::Aurora
+            | DataProviderChoice::Dynamodb => {
+                return Err(ProviderError::Config(
+                    "--queues-provider takes sqs (postgres and aurora are database providers, dynamodb a tables provider)"
                         .into(),
                 ));
             }
@@ -101,6 +122,7 @@ impl DataProviders {
         Ok(Self {
             database,
             tables,
+            queues,
             snapshots,
         })
     }

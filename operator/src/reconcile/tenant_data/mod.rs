@@ -1,5 +1,5 @@
 //! THE SEAM for the tenant's data (issue 4): the one place the reconcile pipeline asks for a
-//! database and tables, and the one place cleanup releases them.
+//! database, tables and the order-event queue, and the one place cleanup releases them.
 //!
 //! [`ensure_tenant_data`] runs after validation and before the build step; what it returns
 //! fills the tenant config Secret (DSN, table names), `status.databaseId`/`status.tables` and
@@ -24,7 +24,7 @@ mod tests;
 
 use emporium_tenant_config::Tables;
 
-use self::requests::{database_request, tables_request};
+use self::requests::{database_request, queue_request, tables_request};
 pub use self::{
     data_providers::DataProviders,
     requests::{table_names, table_names_with_prefix},
@@ -66,6 +66,11 @@ impl DataPart {
 pub struct TenantData {
     pub database: DataPart,
     pub tables: DataPart,
+    /// The order-event queue (`QueueReady`).
+    pub queue: DataPart,
+    /// The order-event queue's URL for the config Secret; `None` until the queues provider
+    /// made one (the caller then keeps the URL already in the Secret).
+    pub queue_url: Option<String>,
     /// The DSN for the config Secret; empty until a database provider made one (the caller
     /// then keeps the DSN already in the Secret). A secret: never log, record or publish it.
     pub database_url: String,
@@ -122,7 +127,7 @@ pub async fn ensure_tenant_data(
             None,
         ),
         Some(provider) => {
-            let request = database_request(storefront, tenant.tier, Some(&tenant.plan));
+            let request = database_request(storefront, tenant.tier, Some(&tenant.plan))?;
             match not_ready_part(provider.ensure(&request).await) {
                 Ok(connection) => (
                     DataPart {
@@ -180,9 +185,41 @@ pub async fn ensure_tenant_data(
         }
     };
 
+    let (queue, queue_url) = match &ctx.providers.queues {
+        None => (
+            unwired_part(ctx.config.queues_provider, "queue", "--queues-provider"),
+            None,
+        ),
+        Some(provider) => {
+            let request = queue_request(storefront)?;
+            match not_ready_part(provider.ensure(&request).await) {
+                Ok(url) => (
+                    DataPart {
+                        ready: true,
+                        reason: "Provisioned".to_owned(),
+                        message: format!(
+                            "SQS queue {} (dead-letter queue after {} receives)",
+                            url.rsplit('/').next().unwrap_or(&url),
+                            crate::providers::queues::MAX_RECEIVE_COUNT
+                        ),
+                        required_for_ready: true,
+                        needs_person: false,
+                    },
+                    Some(url),
+                ),
+                Err((part, again)) => {
+                    progressing |= again;
+                    (part, None)
+                }
+            }
+        }
+    };
+
     Ok(TenantData {
         database,
         tables,
+        queue,
+        queue_url,
         database_url,
         table_names,
         database_id,
@@ -194,7 +231,10 @@ pub async fn ensure_tenant_data(
 /// when both are done (deleted, snapshotted and deleted, or retained and marked orphaned); an
 /// error keeps the finalizer and retries.
 pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Result<(), Error> {
-    if ctx.providers.database.is_none() && ctx.providers.tables.is_none() {
+    if ctx.providers.database.is_none()
+        && ctx.providers.tables.is_none()
+        && ctx.providers.queues.is_none()
+    {
         tracing::debug!("no data provider configured; nothing to release");
         return Ok(());
     }
@@ -219,21 +259,29 @@ pub async fn release_tenant_data(ctx: &Context, storefront: &Storefront) -> Resu
         Err(error) if error.is_transient() => waiting.push(format!("{what}: {error}")),
         Err(error) => blocked.push(format!("{what}: {error}")),
     };
-    // A pooled tenant's rows and items live among other tenants' in shared stores.
+    // A pooled tenant's rows and items live among other tenants' in shared stores; its
+    // database login (and, on Aurora, the schema holding its rows) goes only once they are
+    // exported or purged.
+    let mut pooled_data_done = true;
     if tier == Tier::Pooled {
         let identity = super::identity::resolve(storefront)?;
-        collect(
-            "pooled data",
-            offboard::offboard_pooled(ctx, storefront, &identity.tenant_id).await,
-        );
+        let outcome = offboard::offboard_pooled(ctx, storefront, &identity.tenant_id).await;
+        pooled_data_done = matches!(outcome, Ok(Outcome::Ready(_)));
+        collect("pooled data", outcome);
     }
-    if let Some(provider) = &ctx.providers.database {
-        let request = database_request(storefront, tier, None);
+    if let Some(provider) = &ctx.providers.database
+        && pooled_data_done
+    {
+        let request = database_request(storefront, tier, None)?;
         collect("database", provider.delete(&request).await);
     }
     if let Some(provider) = &ctx.providers.tables {
         let request = tables_request(storefront, tier, None);
         collect("tables", provider.delete(&request).await);
+    }
+    if let Some(provider) = &ctx.providers.queues {
+        let request = queue_request(storefront)?;
+        collect("queue", provider.delete(&request).await);
     }
     if !blocked.is_empty() {
         let message = blocked.join("; ");

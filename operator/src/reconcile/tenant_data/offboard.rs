@@ -72,7 +72,8 @@ async fn tenant_rows<U>(
     let Some(provider) = &ctx.providers.database else {
         return Ok(None);
     };
-    let request = database_request(storefront, Tier::Pooled, None);
+    let request = database_request(storefront, Tier::Pooled, None)
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
     Ok(Some(match provider.ensure(&request).await? {
         Outcome::Ready(connection) => Ok(TenantRows::connect(&connection.dsn, tenant_id).await?),
         Outcome::Progressing { reason, message } => Err(Outcome::Progressing { reason, message }),

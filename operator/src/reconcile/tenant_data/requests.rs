@@ -7,7 +7,8 @@ use kube::ResourceExt as _;
 
 use crate::{
     crd::{self, Storefront, Tier},
-    providers::{self, AdoptTables, Capacity, TenantDatabase, TenantTables, names},
+    providers::{self, AdoptTables, Capacity, TenantDatabase, TenantQueue, TenantTables, names},
+    reconcile::{Error, identity},
 };
 
 impl From<crd::DeletionPolicy> for providers::DeletionPolicy {
@@ -20,19 +21,28 @@ impl From<crd::DeletionPolicy> for providers::DeletionPolicy {
     }
 }
 
+/// Annotating a Storefront with a new value of this rotates its database login's password.
+pub const ROTATE_CREDENTIALS: &str = "emporium.dev/rotate-credentials";
+
 /// The database request for `storefront` on `tier`, its sizing from `plan` unless the spec
 /// overrides it.
 pub(super) fn database_request(
     storefront: &Storefront,
     tier: Tier,
     plan: Option<&crd::StorefrontPlanSpec>,
-) -> TenantDatabase {
+) -> Result<TenantDatabase, Error> {
     let spec = &storefront.spec.database;
     let (plan_min, plan_max) = plan
         .map(|p| (p.database.min_capacity, p.database.max_capacity))
         .unwrap_or((0.5, 2.0));
-    TenantDatabase {
+    Ok(TenantDatabase {
         tenant: storefront.name_any(),
+        tenant_id: identity::resolve(storefront)?.tenant_id,
+        credentials_generation: storefront
+            .annotations()
+            .get(ROTATE_CREDENTIALS)
+            .filter(|v| !v.is_empty())
+            .cloned(),
         tier: tier.into(),
         engine_version: Some(spec.engine_version.clone()),
         allow_major_version_upgrade: spec.allow_major_version_upgrade,
@@ -54,7 +64,7 @@ pub(super) fn database_request(
             .status
             .as_ref()
             .and_then(|s| s.database_id.clone()),
-    }
+    })
 }
 
 /// The tables request for `storefront` on `tier`; with `catalog.onDemand: false`, provisioned
@@ -93,6 +103,17 @@ pub(super) fn tables_request(
             .as_ref()
             .is_some_and(|s| !s.tables.is_empty()),
     }
+}
+
+/// The order-event queue request for `storefront`: named by its data key, deleted or retained
+/// with its database.
+pub(super) fn queue_request(storefront: &Storefront) -> Result<TenantQueue, Error> {
+    Ok(TenantQueue {
+        tenant: storefront.name_any(),
+        tenant_id: identity::resolve(storefront)?.tenant_id,
+        owner_uid: storefront.uid().unwrap_or_default(),
+        deletion_policy: storefront.spec.database.deletion_policy.into(),
+    })
 }
 
 /// Deterministic table names (the default prefix): the pool's shared tables for pooled

@@ -92,4 +92,21 @@ impl OutboxStore for PgOrders {
         tx.commit().await.map_err(pg_err)?;
         Ok(ids.len())
     }
+
+    async fn outbox_backlog(&self) -> Result<(i64, Option<Uuid>), StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, self.t()).await?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT count(*),
+                        (SELECT id FROM outbox WHERE tenant_id = $1 AND sent_at IS NULL
+                         ORDER BY id LIMIT 1)
+                 FROM outbox WHERE tenant_id = $1 AND sent_at IS NULL",
+            )
+            .await
+            .map_err(pg_err)?;
+        let row = tx.query_one(&stmt, &[&self.t()]).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok((row.get(0), row.get(1)))
+    }
 }

@@ -14,15 +14,41 @@ use crate::providers::{
 };
 
 impl AuroraProvider {
+    /// A pooled tenant: the shared cluster stays; its login role and schema go (Delete,
+    /// Snapshot: the rows were exported or purged before) or stay (Retain).
+    async fn delete_pooled_login(
+        &self,
+        id: &str,
+        db: &TenantDatabase,
+    ) -> Result<Outcome<Deletion>, ProviderError> {
+        let Some(cluster) = self.describe_cluster(id).await? else {
+            return Ok(Outcome::Ready(Deletion::new(format!(
+                "pool cluster {id} no longer exists; no login role to remove"
+            ))));
+        };
+        let master = match self.master_login(&cluster, id).await? {
+            Outcome::Ready(master) => master,
+            Outcome::Progressing { reason, message } => {
+                return Ok(Outcome::Progressing { reason, message });
+            }
+            Outcome::Terminal { reason, message } => {
+                return Ok(Outcome::Terminal { reason, message });
+            }
+        };
+        let role = super::login_role(&self.config.prefix, &db.tenant, &db.tenant_id);
+        let summary = self.drop_login(&master, &role, db).await?;
+        Ok(Outcome::Ready(Deletion::new(format!(
+            "pooled tenant on the shared cluster {id}: {summary}"
+        ))))
+    }
+
     pub(super) async fn delete_database(
         &self,
         db: &TenantDatabase,
     ) -> Result<Outcome<Deletion>, ProviderError> {
         let (id, role) = self.target(db);
         if role == Role::Pool {
-            return Ok(Outcome::Ready(Deletion::new(format!(
-                "pooled tenant: the shared cluster {id} stays; the tenant's rows are the runtime's to remove"
-            ))));
+            return self.delete_pooled_login(&id, db).await;
         }
         let snapshot = names::final_snapshot_identifier(&id);
         let Some(cluster) = self.describe_cluster(&id).await? else {

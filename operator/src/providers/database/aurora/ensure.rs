@@ -158,7 +158,7 @@ impl AuroraProvider {
         if let Some(outcome) = self.ensure_writer(&cluster, &id, db, role).await? {
             return Ok(outcome);
         }
-        self.connection(&cluster, &id).await
+        self.connection(&cluster, &id, db).await
     }
 
     /// Makes sure the configured DB subnet group exists. Checked once per process, and again

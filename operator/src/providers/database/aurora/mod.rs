@@ -1,17 +1,19 @@
 //! `aurora`: Aurora PostgreSQL through RDS. A dedicated tenant gets its own cluster with one
 //! serverless v2 writer; pooled tenants share the pool cluster. Master credentials are an
-//! RDS-managed secret (ManageMasterUserPassword): the operator reads it to build the tenant's
-//! DSN and never logs it.
+//! RDS-managed secret (ManageMasterUserPassword): the operator reads it only to create the
+//! tenant's own login role and schema (`login`), whose credentials the tenant's DSN carries,
+//! and never logs it.
 //!
 //! This file holds the configuration, the client and the names and tags of a request; the
 //! steps are one file each: `state` (what an RDS status means), `describe` (observing),
-//! `ensure` (cluster and writer lifecycle), `connection` (the DSN from the master secret) and
-//! `delete` (retain, snapshot or delete).
+//! `ensure` (cluster and writer lifecycle), `connection` (the master secret and the tenant's
+//! DSN), `login` (the tenant's role) and `delete` (retain, snapshot or delete).
 
 mod connection;
 mod delete;
 mod describe;
 mod ensure;
+mod login;
 mod state;
 
 use std::sync::atomic::AtomicBool;
@@ -23,10 +25,13 @@ use aws_sdk_rds::{
 };
 use tokio::sync::Mutex;
 
-pub use self::state::{ClusterState, cluster_state, instance_state};
+pub use self::{
+    login::login_role,
+    state::{ClusterState, cluster_state, instance_state},
+};
 use super::{Capacity, DatabaseConnection, DatabaseProvider, TenantDatabase};
 use crate::providers::{
-    BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, Tier,
+    BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, SecretString, Tier,
     aws::{AwsApi, DEFAULT_MAX_ATTEMPTS, retry_config},
     names, tags,
 };
@@ -60,6 +65,15 @@ pub struct AuroraConfig {
     pub database_name: String,
     /// SDK attempts per call (throttling and 5xx are retried with jitter).
     pub max_attempts: u32,
+    /// Key the tenants' login-role passwords are derived from (`None`: the cluster's master
+    /// password, so they change when RDS rotates it).
+    pub password_key: Option<SecretString>,
+    /// Query string of the tenants' DSNs.
+    pub dsn_query: String,
+    /// Test only: run the SQL part (login roles) on this PostgreSQL, as the user of this URL,
+    /// instead of the cluster endpoint and master secret RDS reports (moto reports endpoints
+    /// with no server behind them). The tenants' DSNs then name this server.
+    pub sql_override: Option<SecretString>,
 }
 
 impl AuroraConfig {
@@ -80,6 +94,9 @@ impl AuroraConfig {
             master_username: "emporium_admin".to_owned(),
             database_name: "emporium".to_owned(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            password_key: None,
+            dsn_query: "sslmode=require".to_owned(),
+            sql_override: None,
         }
     }
 }
@@ -99,6 +116,8 @@ pub struct AuroraProvider {
     /// reconciles in this process (the pooled tenants all ask for the pool cluster at once)
     /// send one create, not one each.
     create_lock: Mutex<()>,
+    /// The login roles this process made or checked, by password fingerprint.
+    logins: login::LoginCache,
 }
 
 /// Which cluster a request is about and how the operator relates to it.
@@ -133,6 +152,7 @@ impl AuroraProvider {
             subnet_group_ready: AtomicBool::new(false),
             subnet_group_lock: Mutex::new(()),
             create_lock: Mutex::new(()),
+            logins: login::LoginCache::default(),
         }
     }
 
