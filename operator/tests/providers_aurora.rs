@@ -151,7 +151,10 @@ async fn a_dedicated_tenant_gets_exactly_one_encrypted_tagged_cluster_with_a_wri
     );
 
     assert_eq!(connection.identifier, id);
-    assert!(cluster.endpoint().is_some(), "RDS reports a writer endpoint");
+    assert!(
+        cluster.endpoint().is_some(),
+        "RDS reports a writer endpoint"
+    );
     // With the test-only SQL override the DSN names the local server (plain TCP), and the
     // tenant's own login role, not the master user.
     assert_eq!(connection.host, "127.0.0.1");

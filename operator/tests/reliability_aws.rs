@@ -37,7 +37,7 @@ use emporium_operator::{
     crd::{Condition, Storefront},
     providers::{
         AuroraConfig, AuroraProvider, Capacity, DatabaseProvider, DeletionPolicy, Outcome,
-        TenantDatabase, Tier, names,
+        SecretString, TenantDatabase, Tier, names,
     },
 };
 use futures::StreamExt as _;
@@ -1166,6 +1166,7 @@ async fn concurrent_pooled_tenants_send_one_create_for_the_pool() {
     config.prefix = rig.prefix.clone();
     config.pool_cluster = rig.pool_cluster();
     config.subnet_ids = rig.operator_subnets.clone();
+    config.sql_override = Some(SecretString::new(rig.sql_override.clone()));
     let provider = AuroraProvider::new(&rig.aws, config);
     let requests: Vec<TenantDatabase> = (0..6)
         .map(|i| TenantDatabase {

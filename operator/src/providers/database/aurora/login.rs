@@ -111,6 +111,7 @@ impl AuroraProvider {
         if self.logins.lock().get(&cache_key) == Some(&fingerprint) {
             return Ok(());
         }
+        let _serialised = self.login_lock.lock().await;
         let client = self.master_client(master).await?;
         let exists = client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
@@ -175,6 +176,7 @@ impl AuroraProvider {
         if db.deletion_policy == DeletionPolicy::Retain {
             return Ok(format!("login role and schema {role} retained"));
         }
+        let _serialised = self.login_lock.lock().await;
         let client = self.master_client(master).await?;
         let exists = client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])

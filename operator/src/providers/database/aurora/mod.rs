@@ -118,6 +118,9 @@ pub struct AuroraProvider {
     create_lock: Mutex<()>,
     /// The login roles this process made or checked, by password fingerprint.
     logins: login::LoginCache,
+    /// Held while role statements run: concurrent `GRANT`s on one database fail with "tuple
+    /// concurrently updated", and these statements are rare (see `logins`).
+    login_lock: Mutex<()>,
 }
 
 /// Which cluster a request is about and how the operator relates to it.
@@ -153,6 +156,7 @@ impl AuroraProvider {
             subnet_group_lock: Mutex::new(()),
             create_lock: Mutex::new(()),
             logins: login::LoginCache::default(),
+            login_lock: Mutex::new(()),
         }
     }
 
