@@ -266,7 +266,7 @@ def main() -> int:
                 time.sleep(0.1)
         # A renamed product is found by its new name on the other replica.
         st, body = rb.req("GET", "/api/v1/search?q=" + urllib.parse.quote(f"Renamed {WRITES - 1}"), t.host)
-        if st != 200 or not any(p["id"] == to_replace[WRITES - 1] for p in body.get("items", [])):
+        if st != 200 or not any(h["product"]["id"] == to_replace[WRITES - 1] for h in body.get("hits", [])):
             raise RuntimeError(f"{t.id}: the last renamed product is not found by its new name on replica B")
     stop_reader.set()
     rthread.join(timeout=5)

@@ -125,13 +125,15 @@ pub async fn build_state(
     metrics.register_caches(&catalog, &search_cache);
     metrics.register_relay(&relay);
     let state = AppState {
-        tenants: Arc::new(Tenants::new(
-            dynamo.clone(),
-            settings.pg_pool_size,
-            settings.cart_ttl,
-            settings.create_tables,
-        )
-        .with_catalog_feed_len(settings.catalog_feed_len)),
+        tenants: Arc::new(
+            Tenants::new(
+                dynamo.clone(),
+                settings.pg_pool_size,
+                settings.cart_ttl,
+                settings.create_tables,
+            )
+            .with_catalog_feed_len(settings.catalog_feed_len),
+        ),
         catalog,
         sessions: Arc::new(SessionCache::new(settings.session_cache_ttl)),
         search_cache,

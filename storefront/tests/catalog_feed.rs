@@ -75,11 +75,11 @@ async fn search(app: &TestApp, t: &TenantConfig, q: &str) -> Vec<String> {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    body["items"]
+    body["hits"]
         .as_array()
-        .expect("items")
+        .expect("hits")
         .iter()
-        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .map(|h| h["product"]["id"].as_str().expect("id").to_owned())
         .collect()
 }
 
@@ -148,9 +148,19 @@ async fn a_write_on_one_replica_reaches_the_other_through_the_feed_without_a_ful
     )
     .await
     .unwrap();
-    assert_eq!(search(&two, &t, "kettle").await, vec![lamp.clone()], "by its new name");
-    assert!(search(&two, &t, "brass").await.is_empty(), "not by its old one");
-    assert!(search(&two, &t, "ceramic").await.is_empty(), "the deleted mug is gone");
+    assert_eq!(
+        search(&two, &t, "kettle").await,
+        vec![lamp.clone()],
+        "by its new name"
+    );
+    assert!(
+        search(&two, &t, "brass").await.is_empty(),
+        "not by its old one"
+    );
+    assert!(
+        search(&two, &t, "ceramic").await.is_empty(),
+        "the deleted mug is gone"
+    );
     let (s, _, _) = two
         .call(
             Method::GET,
@@ -222,7 +232,11 @@ async fn a_replica_the_feed_was_trimmed_past_loads_the_whole_catalog_once() {
     .await
     .unwrap();
     let (full, applies, gaps) = loads(&two).await;
-    assert_eq!((full, applies, gaps), (2, 0, 1), "one full load for the gap");
+    assert_eq!(
+        (full, applies, gaps),
+        (2, 0, 1),
+        "one full load for the gap"
+    );
     // Then it follows the feed again.
     let last = create(&one, &t, "Last", "TRIM-5").await;
     eventually(
@@ -234,4 +248,62 @@ async fn a_replica_the_feed_was_trimmed_past_loads_the_whole_catalog_once() {
     .unwrap();
     let (full, applies, _) = loads(&two).await;
     assert_eq!((full, applies), (2, 1));
+}
+
+#[tokio::test]
+async fn an_import_batch_is_one_change_applied_on_both_replicas() {
+    let dsn = app_database().await;
+    let t = tenant("feed-batch", &dsn, &unique("sf-feedb-"));
+    let one = TestApp::start(test_settings(), std::slice::from_ref(&t)).await;
+    let two = TestApp::start(test_settings(), std::slice::from_ref(&t)).await;
+    create(&one, &t, "Existing", "BATCH-X").await;
+    assert_eq!(listed(&two, &t).await, 1);
+    let drafts: Vec<emporium_storefront::domain::catalog::ProductDraft> = (0..40)
+        .map(|i| {
+            let sku = format!("BATCH-{i}");
+            serde_json::from_value(product(
+                &format!("Imported {i}"),
+                "",
+                &[],
+                &[(&sku, 900, &[])],
+            ))
+            .expect("a draft")
+        })
+        .collect();
+    let runtime = one.state.tenants.resolve(host(&t)).expect("tenant");
+    let (_, applies_before, _) = loads(&one).await;
+    let created = one
+        .state
+        .catalog_admin(&runtime)
+        .create_products(drafts.clone())
+        .await
+        .expect("batch");
+    assert_eq!(created.len(), 40);
+    assert_eq!(
+        listed(&one, &t).await,
+        41,
+        "the writer reads its batch at once"
+    );
+    assert_eq!(
+        loads(&one).await,
+        (1, applies_before + 1, 0),
+        "one apply for the batch"
+    );
+    // The same SKUs again: refused as a whole, nothing stored.
+    let again = one
+        .state
+        .catalog_admin(&runtime)
+        .create_products(drafts)
+        .await;
+    assert!(again.is_err());
+    eventually(
+        "replica two shows the batch",
+        Duration::from_secs(10),
+        || async { Ok((listed(&two, &t).await == 41).then_some(())) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(search(&two, &t, "imported").await.len(), 40);
+    let (full, _, gaps) = loads(&two).await;
+    assert_eq!((full, gaps), (1, 0));
 }

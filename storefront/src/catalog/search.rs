@@ -17,7 +17,7 @@ use tantivy::{
     collector::{Collector, SegmentCollector},
     columnar::Column,
     doc,
-    indexer::LogMergePolicy,
+    indexer::{IndexWriterOptions, LogMergePolicy},
     query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery},
     schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions},
 };
@@ -264,7 +264,13 @@ impl SearchIndex {
             return Err(SearchUpdateError::Superseded);
         }
         *head = POISONED;
-        let mut writer: IndexWriter = live.index.writer_with_num_threads(1, WRITER_ARENA)?;
+        // One indexing thread and one merge thread: an update is a handful of documents.
+        let options = IndexWriterOptions::builder()
+            .memory_budget_per_thread(WRITER_ARENA)
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .build();
+        let mut writer: IndexWriter = live.index.writer_with_options(options)?;
         writer.set_merge_policy(Box::new(update_merge_policy()));
         let pos_field = live.fields.pos;
         for &pos in unindexed.iter().chain(indexed.iter().map(|(pos, _)| pos)) {

@@ -56,8 +56,7 @@ impl Snapshot {
                 .categories
                 .into_iter()
                 .map(|(id, doc)| {
-                    let category =
-                        doc.and_then(|d| CatalogDocs::parse_doc(tenant, "category", &d));
+                    let category = doc.and_then(|d| CatalogDocs::parse_doc(tenant, "category", &d));
                     (id, category)
                 })
                 .collect(),

@@ -249,18 +249,14 @@ impl CatalogChange {
         self.products.is_empty() && self.categories.is_empty()
     }
 
-    /// Adds `other`'s ids (each id once).
+    /// Adds `other`'s ids, keeping each id once (in the order first seen).
     pub fn merge(&mut self, other: CatalogChange) {
-        for id in other.products {
-            if !self.products.contains(&id) {
-                self.products.push(id);
-            }
-        }
-        for id in other.categories {
-            if !self.categories.contains(&id) {
-                self.categories.push(id);
-            }
-        }
+        self.products.extend(other.products);
+        self.categories.extend(other.categories);
+        let mut seen = std::collections::HashSet::new();
+        self.products.retain(|id| seen.insert(*id));
+        let mut seen = std::collections::HashSet::new();
+        self.categories.retain(|id| seen.insert(id.clone()));
     }
 }
 

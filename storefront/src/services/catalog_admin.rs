@@ -115,7 +115,8 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         let snap = self.cache.snapshot(self.catalog).await?;
         let mut skus = std::collections::HashSet::new();
         for (i, draft) in drafts.iter().enumerate() {
-            let numbered = |e: Invalid| Invalid::new(e.field, format!("product {i}: {}", e.message));
+            let numbered =
+                |e: Invalid| Invalid::new(e.field, format!("product {i}: {}", e.message));
             validate(&snap, draft, None).map_err(numbered)?;
             for v in &draft.variants {
                 if !skus.insert(v.sku.as_str()) {

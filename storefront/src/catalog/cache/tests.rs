@@ -374,7 +374,10 @@ async fn a_renamed_product_is_found_by_its_new_name_and_the_old_snapshot_is_unto
     // Requests still holding the old snapshot see the old catalog, consistently.
     assert_eq!(found(&before, "ceramic"), vec![mug.id]);
     assert_eq!(found(&before, "shirt"), vec![shirt.id]);
-    assert_eq!((store.fetches(), cache.loads.get(), cache.applies.get()), (1, 1, 1));
+    assert_eq!(
+        (store.fetches(), cache.loads.get(), cache.applies.get()),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]

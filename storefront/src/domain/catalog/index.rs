@@ -567,10 +567,7 @@ mod tests {
 #[cfg(test)]
 mod apply_tests {
     use super::*;
-    use crate::domain::catalog::{
-        Facets, ListFilter,
-        tests::product,
-    };
+    use crate::domain::catalog::{Facets, ListFilter, tests::product};
 
     /// Everything a shopper or the admin can observe of a catalog, by id (positions differ
     /// between a built and an updated catalog).
@@ -623,9 +620,11 @@ mod apply_tests {
                 })
                 .collect(),
             categories: c.categories().to_vec(),
-            facets: c
-                .facet_table()
-                .count(all.items.iter().map(|i| (i.facet_codes(), i.from_price_minor()))),
+            facets: c.facet_table().count(
+                all.items
+                    .iter()
+                    .map(|i| (i.facet_codes(), i.from_price_minor())),
+            ),
             in_use: ["c0", "c1", "c2", "c3"]
                 .iter()
                 .map(|id| c.category_in_use(id))
@@ -654,7 +653,12 @@ mod apply_tests {
         let mut make = |next: &mut dyn FnMut(u64) -> u64| {
             made += 1;
             let cat = format!("c{}", next(3));
-            let mut p = product(&format!("p{made}"), 100 * next(10) as i64, next(60) as u32, &[&cat]);
+            let mut p = product(
+                &format!("p{made}"),
+                100 * next(10) as i64,
+                next(60) as u32,
+                &[&cat],
+            );
             if next(2) == 0 {
                 p.variants[0]
                     .attributes

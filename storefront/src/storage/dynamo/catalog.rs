@@ -78,10 +78,7 @@ fn string_list(items: impl IntoIterator<Item = String>) -> AttributeValue {
 
 fn strings_of(item: &Item, key: &str) -> Vec<String> {
     match item.get(key) {
-        Some(AttributeValue::L(l)) => l
-            .iter()
-            .filter_map(|v| v.as_s().ok().cloned())
-            .collect(),
+        Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
         _ => Vec::new(),
     }
 }
@@ -138,7 +135,10 @@ impl DynamoCatalog {
                 .items()
                 .put(self.pk(), change_sk(version))
                 .item("v", n(i64::try_from(version).unwrap_or(i64::MAX)))
-                .item("p", string_list(change.products.iter().map(Uuid::to_string)))
+                .item(
+                    "p",
+                    string_list(change.products.iter().map(Uuid::to_string)),
+                )
                 .item("c", string_list(change.categories.iter().cloned()))
                 .condition_expression("attribute_not_exists(sk)")
                 .send()
@@ -194,7 +194,9 @@ impl DynamoCatalog {
         for chunk in sks.chunks(BATCH_GET) {
             let mut keys: Vec<Item> = chunk
                 .iter()
-                .map(|sk| HashMap::from([("pk".to_owned(), s(self.pk())), ("sk".to_owned(), s(sk))]))
+                .map(|sk| {
+                    HashMap::from([("pk".to_owned(), s(self.pk())), ("sk".to_owned(), s(sk))])
+                })
                 .collect();
             let mut round = 0;
             while !keys.is_empty() {
@@ -304,21 +306,26 @@ impl CatalogStore for DynamoCatalog {
         let mut expected = after + 1;
         let mut contiguous = true;
         self.items()
-            .query_range(&self.pk(), &change_sk(after + 1), &change_sk(upto), |item| {
-                let v = get_n(&item, "v").and_then(|v| u64::try_from(v).ok());
-                if v != Some(expected) {
-                    contiguous = false;
-                    return;
-                }
-                expected += 1;
-                merged.merge(CatalogChange {
-                    products: strings_of(&item, "p")
-                        .iter()
-                        .filter_map(|id| id.parse().ok())
-                        .collect(),
-                    categories: strings_of(&item, "c"),
-                });
-            })
+            .query_range(
+                &self.pk(),
+                &change_sk(after + 1),
+                &change_sk(upto),
+                |item| {
+                    let v = get_n(&item, "v").and_then(|v| u64::try_from(v).ok());
+                    if v != Some(expected) {
+                        contiguous = false;
+                        return;
+                    }
+                    expected += 1;
+                    merged.merge(CatalogChange {
+                        products: strings_of(&item, "p")
+                            .iter()
+                            .filter_map(|id| id.parse().ok())
+                            .collect(),
+                        categories: strings_of(&item, "c"),
+                    });
+                },
+            )
             .await?;
         Ok((contiguous && expected == upto + 1).then_some(merged))
     }
