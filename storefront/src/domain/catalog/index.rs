@@ -569,6 +569,9 @@ mod apply_tests {
     use super::*;
     use crate::domain::catalog::{Facets, ListFilter, tests::product};
 
+    /// What a SKU resolves to: (product id, price in minor units, currency).
+    type SkuAnswer = Option<(Uuid, i64, String)>;
+
     /// Everything a shopper or the admin can observe of a catalog, by id (positions differ
     /// between a built and an updated catalog).
     #[derive(Debug, PartialEq)]
@@ -576,7 +579,7 @@ mod apply_tests {
         len: usize,
         lists: Vec<Vec<Uuid>>,
         products: Vec<(Uuid, Option<Bytes>)>,
-        skus: Vec<(String, Option<(Uuid, i64, String)>)>,
+        skus: Vec<(String, SkuAnswer)>,
         categories: Vec<Category>,
         facets: Facets,
         in_use: Vec<bool>,
