@@ -95,7 +95,9 @@ def main() -> int:
                     "config": {"small": SMALL, "big": BIG, "writes_per_series": WRITES,
                                "concurrent_clients": CONCURRENT, "variants_per_product": len(b.SIZES),
                                "store": "dynalite (in memory) for DynamoDB; shared PostgreSQL and Redis",
-                               "replicas": 2}}
+                               "replicas": 2,
+                               # How the binary was built, when it is not `cargo build --release`.
+                               "build": os.environ.get("BENCH_BUILD_NOTE", "release")}}
 
     u = urllib.parse.urlsplit(db_admin)
     bench_db = "emporium_bench_admin"

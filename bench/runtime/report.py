@@ -486,7 +486,7 @@ def admin_writes_section(r: dict) -> list[str]:
     w(f"Run started {r['started_at']}, took {r['total_seconds']:.0f} s. Command: `make -C bench admin-writes` "
       f"(= `bench/runtime/admin_writes.sh`: installs dynalite if missing, `cargo build --release -p "
       f"emporium-storefront`, then `bench/runtime/admin_writes.py` and this report). Runtime "
-      f"`{m['binary']}`, commit {m['git_commit']}{' + uncommitted changes' if m['git_dirty'] else ''}; "
+      f"`{m['binary']}` ({cfg.get('build', 'release')}), commit {m['git_commit']}{' + uncommitted changes' if m['git_dirty'] else ''}; "
       f"{m['cpu']}, {m['cores']} cores shared with other agents' builds; load average (1/5/15 min) at "
       f"the start {' / '.join(map(str, r['loadavg_start']))}, at the end {' / '.join(map(str, r['loadavg_end']))}.")
     w("")
