@@ -27,6 +27,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
 import random
@@ -51,7 +52,11 @@ COUNTERS = ("catalog_loads", "catalog_incremental_applies", "catalog_feed_gaps",
 
 
 def counters(api: b.Api) -> dict:
-    st, body = api.req("GET", "/metrics", "localhost")
+    try:
+        st, body = api.req("GET", "/metrics", "localhost")
+    except (OSError, http.client.HTTPException):
+        # The runtime closed the idle keep-alive connection: once more on a new one.
+        st, body = api.req("GET", "/metrics", "localhost")
     out = {}
     if st == 200 and isinstance(body, bytes):
         for line in body.decode().splitlines():
@@ -134,6 +139,10 @@ def main() -> int:
     bulk_ids: dict[str, list[str]] = {}
 
     def bulk(t: b.Tenant) -> None:
+        ddb.batch_put(t.tables["catalog"], [
+            {"pk": {"S": f"{t.id}#CATALOG"}, "sk": {"S": f"CATEGORY#{c}"},
+             "doc": {"S": json.dumps({"id": c, "name": c.replace("-", " ").title(), "parent_id": None})}}
+            for c in b.category_ids()])
         items, ids = [], []
         for i in range(t.n):
             pid, doc = b.product_doc(b.draft(random.Random(f"aw-{t.id}-{i}"), i), base + dt.timedelta(minutes=i))
