@@ -39,6 +39,9 @@ pub struct Settings {
     /// Catalog freshness: a snapshot is checked against the catalog's version counter after a
     /// jittered [½, 1) × this, and never served unchecked for longer than 2 × this.
     pub catalog_max_staleness: Duration,
+    /// Entries of each tenant's catalog change feed kept: a replica that falls further behind
+    /// loads the whole catalog instead of applying what changed.
+    pub catalog_feed_len: u64,
     /// Bytes of search answers kept across requests (0 disables the cache).
     pub search_cache_bytes: usize,
     pub session_ttl: Duration,
@@ -69,6 +72,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
             catalog_max_staleness: Duration::from_secs(30),
+            catalog_feed_len: crate::storage::dynamo::catalog::DEFAULT_FEED_LEN,
             search_cache_bytes: 16 * 1024 * 1024,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             session_cache_ttl: Duration::from_secs(30),
@@ -121,12 +125,15 @@ pub async fn build_state(
     metrics.register_caches(&catalog, &search_cache);
     metrics.register_relay(&relay);
     let state = AppState {
-        tenants: Arc::new(Tenants::new(
-            dynamo.clone(),
-            settings.pg_pool_size,
-            settings.cart_ttl,
-            settings.create_tables,
-        )),
+        tenants: Arc::new(
+            Tenants::new(
+                dynamo.clone(),
+                settings.pg_pool_size,
+                settings.cart_ttl,
+                settings.create_tables,
+            )
+            .with_catalog_feed_len(settings.catalog_feed_len),
+        ),
         catalog,
         sessions: Arc::new(SessionCache::new(settings.session_cache_ttl)),
         search_cache,

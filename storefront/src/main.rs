@@ -58,6 +58,10 @@ struct Args {
         default_value_t = 30
     )]
     catalog_max_staleness_secs: u64,
+    /// Catalog change-feed entries kept per tenant: a replica that falls more writes behind
+    /// than this loads the tenant's whole catalog instead of applying what changed.
+    #[arg(long, env = "EMPORIUM_CATALOG_FEED_ENTRIES", default_value_t = 1000)]
+    catalog_feed_entries: u64,
     /// Longest a validated session is trusted from memory, in seconds (0 disables the cache).
     #[arg(long, env = "EMPORIUM_SESSION_CACHE_SECS", default_value_t = 30)]
     session_cache_secs: u64,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
         body_limit_bytes: args.body_limit_bytes,
         catalog_max_staleness: Duration::from_secs(args.catalog_max_staleness_secs),
+        catalog_feed_len: args.catalog_feed_entries,
         session_cache_ttl: Duration::from_secs(args.session_cache_secs),
         search_cache_bytes: args.search_cache_mib.saturating_mul(1024 * 1024),
         login_limit_per_ip: args.login_limit_per_ip,

@@ -69,6 +69,8 @@ pub struct Tenants {
     pool_size: usize,
     cart_ttl: Duration,
     create_tables: bool,
+    /// Catalog change-feed entries each tenant's catalog keeps.
+    catalog_feed_len: u64,
 }
 
 /// Reads a JSON or YAML list of tenant configs.
@@ -105,7 +107,14 @@ impl Tenants {
             pool_size,
             cart_ttl,
             create_tables,
+            catalog_feed_len: dynamo::catalog::DEFAULT_FEED_LEN,
         }
+    }
+
+    /// Keeps `entries` catalog change-feed entries per tenant (see `storage::dynamo::catalog`).
+    pub fn with_catalog_feed_len(mut self, entries: u64) -> Self {
+        self.catalog_feed_len = entries.max(1);
+        self
     }
 
     /// The tenant answering on `host`, if any.
@@ -174,6 +183,7 @@ impl Tenants {
                 client: self.dynamo.clone(),
                 table: config.tables.catalog.clone(),
                 tenant,
+                feed_len: self.catalog_feed_len,
             },
             db,
             config,

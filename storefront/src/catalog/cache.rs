@@ -1,24 +1,30 @@
 //! The in-process catalog cache: one immutable snapshot (catalog + search index) per tenant.
 //!
 //! Staleness bound: a snapshot is served for at most `2 × max_staleness` after it was last
-//! *verified* current, i.e. loaded, or found unchanged by reading the tenant's catalog version
-//! counter (one consistent `GetItem`; every admin write bumps it after storing the change). From
+//! *verified* current, i.e. loaded, or found up to date by reading the tenant's catalog version
+//! counter (one consistent `GetItem`; every admin write raises it after storing the change). From
 //! a per-check random age in `[max_staleness / 2, max_staleness)` (jittered so tenants loaded
 //! together do not check together) a request that finds it starts one background check and is
 //! still served the current snapshot (stale-while-revalidate); past `2 × max_staleness` the
-//! request waits for the check. A check that finds the version changed loads the whole catalog
-//! again; one that finds it unchanged only extends the snapshot's life, so an idle or unchanged
-//! tenant costs one small read per ~`max_staleness` instead of a catalog load and index build.
-//! As a safety net for writes that bypassed the counter (a failed bump, a manual edit of the
-//! table), a check also reloads everything once the snapshot is older than a jittered
-//! `[10, 20) × max_staleness` (5–10 minutes by default); that reload never blocks a request.
+//! request waits for the check.
 //!
-//! Loads and checks are single-flight per tenant, and catalog parsing and index building run on
-//! Tokio's blocking pool, for at most half the cores at a time, never on the async workers that
-//! serve requests. On top, admin writes reload the writing replica's snapshot
-//! before they answer and publish a notice that makes every other replica check before serving
-//! that tenant again, so in practice a change is visible everywhere within one DynamoDB load
-//! (tens of milliseconds).
+//! A check that finds the version unchanged only extends the snapshot's life. One that finds it
+//! changed reads the catalog's change feed for the versions since the snapshot's, re-reads just
+//! the products and categories they changed, and derives a new snapshot from the current one by
+//! those (copy-on-write: unchanged products and search documents are shared, see
+//! [`Snapshot::apply`]); only when the feed no longer covers the snapshot's version (trimmed, or
+//! a version counted without an entry), or the change is too large, does it load the whole
+//! catalog. As a safety net for writes that bypassed the counter (a failed count, a manual edit
+//! of the table), a check also reloads everything once the snapshot's last full load is older
+//! than a jittered `[10, 20) × max_staleness` (5–10 minutes by default); that reload never
+//! blocks a request.
+//!
+//! Loads, checks and incremental updates are single-flight per tenant. Catalog parsing and index
+//! building run on Tokio's blocking pool, for at most half the cores at a time, never on the
+//! async workers that serve requests; incremental updates run there too but do not wait for a
+//! full build elsewhere. Admin writes bring the writing replica's snapshot up to date before they
+//! answer and publish a notice that makes every other replica check before serving that tenant
+//! again, so a change is visible everywhere within one feed read (a few milliseconds).
 
 use std::{
     collections::HashMap,
@@ -76,6 +82,28 @@ pub struct CatalogCache {
     pub loads: Counter,
     /// Version checks that found the snapshot current (no load needed).
     pub checks: Counter,
+    /// Snapshots brought up to date from the change feed (no full load).
+    pub applies: Counter,
+    /// Changes the feed could not cover (trimmed past the snapshot's version, or a version
+    /// counted without an entry), so the catalog was loaded whole.
+    pub feed_gaps: Counter,
+}
+
+/// How much checking a caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A request: reuse a snapshot that is not due for a check.
+    Serve,
+    /// Verify now (after an admin write): read the version and catch up.
+    Refresh,
+    /// Load the whole catalog whatever the version says.
+    Reload,
+}
+
+/// A change touching more products than this share of the catalog (plus a floor) is loaded
+/// whole: re-reading them one by one would cost more than one catalog query.
+fn worth_applying(changed: usize, catalog_len: usize) -> bool {
+    changed <= catalog_len / 2 + 500
 }
 
 /// A random duration in `[base / 2, base)`.
@@ -97,6 +125,8 @@ impl CatalogCache {
             builds: tokio::sync::Semaphore::new((cores / 2).max(1)),
             loads: Counter::default(),
             checks: Counter::default(),
+            applies: Counter::default(),
+            feed_gaps: Counter::default(),
         }
     }
 
@@ -134,7 +164,7 @@ impl CatalogCache {
             if cur.check_due() && !entry.refreshing.swap(true, Ordering::AcqRel) {
                 let (this, store, entry) = (self.clone(), store.clone(), entry.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = this.revalidate(&entry, &store, false).await {
+                    if let Err(e) = this.revalidate(&entry, &store, Mode::Serve).await {
                         tracing::warn!(tenant = %store.tenant(), error = %e, "background catalog refresh failed");
                     }
                     entry.refreshing.store(false, Ordering::Release);
@@ -142,17 +172,28 @@ impl CatalogCache {
             }
             return Ok(cur.snap);
         }
-        self.revalidate(&entry, store, false).await
+        self.revalidate(&entry, store, Mode::Serve).await
     }
 
-    /// Reloads now, whatever the version says (after this replica's own admin write).
+    /// Brings the snapshot up to date now (after this replica's own admin write, which the
+    /// counter already shows): reads the version and applies what changed since the snapshot.
+    pub async fn refresh<S: CatalogSource>(
+        self: &Arc<Self>,
+        store: &S,
+    ) -> Result<Arc<Snapshot>, StoreError> {
+        let entry = self.entry(store.tenant());
+        entry.generation.fetch_add(1, Ordering::AcqRel);
+        self.revalidate(&entry, store, Mode::Refresh).await
+    }
+
+    /// Loads the whole catalog now, whatever the version says.
     pub async fn reload<S: CatalogSource>(
         self: &Arc<Self>,
         store: &S,
     ) -> Result<Arc<Snapshot>, StoreError> {
         let entry = self.entry(store.tenant());
         entry.generation.fetch_add(1, Ordering::AcqRel);
-        self.revalidate(&entry, store, true).await
+        self.revalidate(&entry, store, Mode::Reload).await
     }
 
     /// Marks the tenant's snapshot for a check before it is served again (another replica
@@ -175,13 +216,13 @@ impl CatalogCache {
     }
 
     /// Makes the entry current: reuses what a concurrent caller just verified, else reads the
-    /// version and keeps the snapshot when it is unchanged (unless `force` or the full reload
-    /// is due), else loads the catalog.
+    /// version and keeps the snapshot when it is unchanged, or derives one by the changes since
+    /// (unless `Reload`, or the full reload is due), else loads the catalog.
     async fn revalidate<S: CatalogSource>(
         &self,
         entry: &Entry,
         store: &S,
-        force: bool,
+        mode: Mode,
     ) -> Result<Arc<Snapshot>, StoreError> {
         let requested = entry.generation.load(Ordering::Acquire);
         let seen = Self::current(entry).map(|c| c.verified_at);
@@ -189,9 +230,10 @@ impl CatalogCache {
         // Someone else may have verified while we waited: reuse a current-generation snapshot
         // that was verified meanwhile or is not due for a check.
         if let Some(cur) = Self::current(entry)
+            && mode != Mode::Reload
             && cur.generation >= requested
             && cur.generation == entry.generation.load(Ordering::Acquire)
-            && (seen != Some(cur.verified_at) || (!force && !cur.check_due()))
+            && (seen != Some(cur.verified_at) || (mode == Mode::Serve && !cur.check_due()))
         {
             return Ok(cur.snap);
         }
@@ -201,22 +243,32 @@ impl CatalogCache {
         let generation = entry.generation.load(Ordering::Acquire);
         let verified_at = Instant::now();
         let version = store.version().await?;
-        if !force
+        if mode != Mode::Reload
             && let Some(cur) = Self::current(entry)
-            && cur.snap.version == version
             && cur.snap.loaded_at.elapsed() < cur.reload_after
+            && !cur.snap.catalog.wants_rebuild()
         {
-            self.install(
-                entry,
-                Current {
-                    generation,
-                    verified_at,
-                    check_after: jittered(self.max_staleness),
-                    ..cur.clone()
-                },
-            );
-            self.checks.inc();
-            return Ok(cur.snap);
+            let verified = |snap| Current {
+                snap,
+                generation,
+                verified_at,
+                check_after: jittered(self.max_staleness),
+                reload_after: cur.reload_after,
+            };
+            if cur.snap.version == version {
+                self.install(entry, verified(cur.snap.clone()));
+                self.checks.inc();
+                return Ok(cur.snap);
+            }
+            if version > cur.snap.version
+                && let Some(snap) = self.catch_up(store, &cur.snap, version).await?
+            {
+                let snap = Arc::new(snap);
+                self.install(entry, verified(snap.clone()));
+                self.applies.inc();
+                tracing::debug!(tenant = %store.tenant(), from = cur.snap.version, version, products = snap.catalog.len(), us = verified_at.elapsed().as_micros() as u64, "catalog changes applied");
+                return Ok(snap);
+            }
         }
         let docs = store.fetch().await?;
         let tenant = store.tenant().to_owned();
@@ -244,6 +296,37 @@ impl CatalogCache {
         self.loads.inc();
         tracing::debug!(tenant = %store.tenant(), version, products = snap.catalog.len(), ms = verified_at.elapsed().as_millis() as u64, "catalog loaded");
         Ok(snap)
+    }
+
+    /// `base` brought from its version to `version` by the change feed, or `None` when that
+    /// takes a full load (the feed no longer covers it, the change is too large, or the search
+    /// index cannot be updated in place).
+    async fn catch_up<S: CatalogSource>(
+        &self,
+        store: &S,
+        base: &Arc<Snapshot>,
+        version: u64,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let Some(change) = store.changes(base.version, version).await? else {
+            self.feed_gaps.inc();
+            tracing::info!(tenant = %store.tenant(), from = base.version, version, "catalog change feed does not reach back to this snapshot; loading the whole catalog");
+            return Ok(None);
+        };
+        if !worth_applying(change.products.len(), base.catalog.len()) {
+            return Ok(None);
+        }
+        let docs = store.fetch_changed(&change).await?;
+        let (tenant, base) = (store.tenant().to_owned(), base.clone());
+        let applied = tokio::task::spawn_blocking(move || base.apply(&tenant, docs, version))
+            .await
+            .map_err(|e| StoreError::new("search", e))?;
+        match applied {
+            Ok(snap) => Ok(Some(snap)),
+            Err(e) => {
+                tracing::warn!(tenant = %store.tenant(), error = %e, "catalog changes not applied; loading the whole catalog");
+                Ok(None)
+            }
+        }
     }
 }
 

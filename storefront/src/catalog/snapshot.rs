@@ -1,5 +1,6 @@
 //! A tenant's catalog snapshot: the compact catalog and its search index, built together from
-//! one load of the catalog's documents, and the source they are loaded from.
+//! one load of the catalog's documents or derived from the previous snapshot by what changed,
+//! and the source they are loaded from.
 
 use std::{
     future::Future,
@@ -7,11 +8,11 @@ use std::{
     time::Instant,
 };
 
-use super::search::SearchIndex;
+use super::search::{SearchIndex, SearchUpdateError};
 use crate::{
     domain::{
-        catalog::Catalog,
-        ports::{CatalogDocs, CatalogStore, StoreError},
+        catalog::{Catalog, CatalogDelta},
+        ports::{CatalogChange, CatalogDocs, CatalogStore, ChangedDocs, StoreError},
     },
     storage::dynamo::DynamoCatalog,
 };
@@ -25,7 +26,51 @@ pub struct Snapshot {
     /// Unique within this process (never reused, whatever the tenant): keys answers derived
     /// from this snapshot in caches.
     pub serial: u64,
+    /// When the catalog was last loaded whole (snapshots derived by [`Snapshot::apply`] keep
+    /// their base's).
     pub(super) loaded_at: Instant,
+}
+
+impl Snapshot {
+    /// A snapshot at `version` that differs from this one by `docs` (the current documents of
+    /// what changed since): the catalog and the search index are updated by those products
+    /// only, sharing everything else with this snapshot, which stays as it was. CPU-bound
+    /// (tantivy commits): runs on the blocking pool.
+    pub(super) fn apply(
+        &self,
+        tenant: &str,
+        docs: ChangedDocs,
+        version: u64,
+    ) -> Result<Snapshot, SearchUpdateError> {
+        let delta = CatalogDelta {
+            products: docs
+                .products
+                .into_iter()
+                .map(|(id, doc)| {
+                    // An unreadable document is left out, as a full load leaves it out.
+                    let product = doc.and_then(|d| CatalogDocs::parse_doc(tenant, "product", &d));
+                    (id, product)
+                })
+                .collect(),
+            categories: docs
+                .categories
+                .into_iter()
+                .map(|(id, doc)| {
+                    let category = doc.and_then(|d| CatalogDocs::parse_doc(tenant, "category", &d));
+                    (id, category)
+                })
+                .collect(),
+        };
+        let applied = self.catalog.apply(delta);
+        let search = self.search.apply(&applied.unindexed, &applied.indexed)?;
+        Ok(Snapshot {
+            catalog: applied.catalog,
+            search,
+            version,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            loaded_at: self.loaded_at,
+        })
+    }
 }
 
 /// Where the cache loads a tenant's catalog from (DynamoDB; a fake in tests).
@@ -35,6 +80,18 @@ pub trait CatalogSource: Clone + Send + Sync + 'static {
     fn version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// The whole catalog.
     fn fetch(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send;
+    /// The ids the versions `after + 1 ..= upto` changed, or `None` when the change feed no
+    /// longer has them all (see [`CatalogStore::changes`]).
+    fn changes(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> impl Future<Output = Result<Option<CatalogChange>, StoreError>> + Send;
+    /// The current documents of a change's ids.
+    fn fetch_changed(
+        &self,
+        change: &CatalogChange,
+    ) -> impl Future<Output = Result<ChangedDocs, StoreError>> + Send;
 }
 
 impl CatalogSource for DynamoCatalog {
@@ -48,6 +105,21 @@ impl CatalogSource for DynamoCatalog {
 
     fn fetch(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send {
         CatalogStore::load(self)
+    }
+
+    fn changes(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> impl Future<Output = Result<Option<CatalogChange>, StoreError>> + Send {
+        CatalogStore::changes(self, after, upto)
+    }
+
+    fn fetch_changed(
+        &self,
+        change: &CatalogChange,
+    ) -> impl Future<Output = Result<ChangedDocs, StoreError>> + Send {
+        CatalogStore::fetch_changed(self, change)
     }
 }
 

@@ -222,17 +222,87 @@ impl CatalogDocs {
     }
 }
 
-/// The catalog's source of truth. Every write is followed by [`CatalogStore::bump_version`], so
-/// a replica can tell whether its snapshot is still current by reading one counter
-/// ([`CatalogStore::version`]) instead of the whole catalog.
+/// What one counted catalog write changed: the ids of the products and categories it stored or
+/// deleted. Replicas re-read exactly these items to bring their snapshot up to date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogChange {
+    pub products: Vec<Uuid>,
+    pub categories: Vec<String>,
+}
+
+impl CatalogChange {
+    pub fn product(id: Uuid) -> Self {
+        Self {
+            products: vec![id],
+            categories: Vec::new(),
+        }
+    }
+
+    pub fn category(id: impl Into<String>) -> Self {
+        Self {
+            products: Vec::new(),
+            categories: vec![id.into()],
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.categories.is_empty()
+    }
+
+    /// Adds `other`'s ids, keeping each id once (in the order first seen).
+    pub fn merge(&mut self, other: CatalogChange) {
+        self.products.extend(other.products);
+        self.categories.extend(other.categories);
+        let mut seen = std::collections::HashSet::new();
+        self.products.retain(|id| seen.insert(*id));
+        let mut seen = std::collections::HashSet::new();
+        self.categories.retain(|id| seen.insert(id.clone()));
+    }
+}
+
+/// The stored documents of a change's ids as they are now: `None` where the item was deleted.
+#[derive(Debug, Default)]
+pub struct ChangedDocs {
+    pub products: Vec<(Uuid, Option<String>)>,
+    pub categories: Vec<(String, Option<String>)>,
+}
+
+/// The catalog's source of truth, and its change feed: every write is stored first, then
+/// counted by [`CatalogStore::record_change`], which gives it the next catalog version and keeps
+/// the changed ids under that version. A replica tells whether its snapshot is current by
+/// reading one counter ([`CatalogStore::version`]), and brings it up to date by re-reading only
+/// what the versions since its own changed ([`CatalogStore::changes`],
+/// [`CatalogStore::fetch_changed`]).
 pub trait CatalogStore: Send + Sync {
     fn load(&self) -> impl Future<Output = Result<CatalogDocs, StoreError>> + Send;
     /// The tenant's catalog version: 0 before the first counted write.
     fn version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Counts a write (after it is stored); returns the new version.
-    fn bump_version(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Counts a write (after it is stored) in the change feed; returns its version (a large
+    /// change may be split over several consecutive versions: the last is returned).
+    fn record_change(
+        &self,
+        change: &CatalogChange,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The ids changed by versions `after + 1 ..= upto`, merged; `None` when the feed no longer
+    /// holds every one of them (trimmed, or a version counted without a feed entry), so the
+    /// caller must load the whole catalog.
+    fn changes(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> impl Future<Output = Result<Option<CatalogChange>, StoreError>> + Send;
+    /// The current documents of `change`'s ids (consistent reads).
+    fn fetch_changed(
+        &self,
+        change: &CatalogChange,
+    ) -> impl Future<Output = Result<ChangedDocs, StoreError>> + Send;
     fn put_product(&self, product: &Product)
     -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores many products (one batched write per 25).
+    fn put_products(
+        &self,
+        products: &[Product],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// False when there was no such product.
     fn delete_product(&self, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn put_category(

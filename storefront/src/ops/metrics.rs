@@ -93,6 +93,16 @@ impl Metrics {
             catalog.checks.clone(),
         );
         self.registry.register(
+            "catalog_incremental_applies",
+            "Catalog snapshots brought up to date from the change feed (changed products only, no full load)",
+            catalog.applies.clone(),
+        );
+        self.registry.register(
+            "catalog_feed_gaps",
+            "Catalog changes the change feed no longer covered (trimmed), so the whole catalog was loaded",
+            catalog.feed_gaps.clone(),
+        );
+        self.registry.register(
             "search_cache_hits",
             "Search answers served from the cache",
             search.hits.clone(),

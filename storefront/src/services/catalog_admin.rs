@@ -1,7 +1,8 @@
 //! Catalog admin: the merchant's product, category and stock writes. Each catalog write goes to
-//! the catalog store, bumps the tenant's catalog version (what other replicas' freshness checks
-//! read), reloads this replica's snapshot before answering (so the merchant reads their own
-//! write) and tells the other replicas.
+//! the catalog store, is counted in the tenant's change feed with the ids it changed (what other
+//! replicas' freshness checks read and apply), brings this replica's snapshot up to date by that
+//! change before answering (so the merchant reads their own write; no full reload) and tells the
+//! other replicas.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use crate::{
         Invalid,
         catalog::{Category, CategoryDraft, Product, ProductDraft, is_sku},
         inventory::check_stock,
-        ports::{CatalogStore, InventoryStore, StoreError},
+        ports::{CatalogChange, CatalogStore, InventoryStore, StoreError},
     },
     storage::bus::{Bus, Notice},
 };
@@ -83,9 +84,9 @@ fn stock_sku(raw: &str) -> Result<&str, Invalid> {
 }
 
 impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> {
-    async fn changed(&self) -> Result<(), StoreError> {
-        self.catalog.bump_version().await?;
-        self.cache.reload(self.catalog).await?;
+    async fn changed(&self, change: CatalogChange) -> Result<(), StoreError> {
+        self.catalog.record_change(&change).await?;
+        self.cache.refresh(self.catalog).await?;
         self.bus
             .publish(&Notice::CatalogChanged {
                 tenant: self.tenant.to_owned(),
@@ -99,8 +100,49 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         validate(&snap, &draft, None)?;
         let product = product_from(draft, Uuid::now_v7(), Utc::now());
         self.catalog.put_product(&product).await?;
-        self.changed().await?;
+        self.changed(CatalogChange::product(product.id)).await?;
         Ok(product)
+    }
+
+    /// Creates many products as one change (an import batch): all are validated first (SKUs
+    /// unique in the catalog and within the batch), then stored in batched writes, counted once
+    /// and applied to the snapshot together. Nothing is stored when one is invalid; the error
+    /// names the draft's index.
+    pub async fn create_products(
+        &self,
+        drafts: Vec<ProductDraft>,
+    ) -> Result<Vec<Product>, CatalogAdminError> {
+        let snap = self.cache.snapshot(self.catalog).await?;
+        let mut skus = std::collections::HashSet::new();
+        for (i, draft) in drafts.iter().enumerate() {
+            let numbered =
+                |e: Invalid| Invalid::new(e.field, format!("product {i}: {}", e.message));
+            validate(&snap, draft, None).map_err(numbered)?;
+            for v in &draft.variants {
+                if !skus.insert(v.sku.as_str()) {
+                    return Err(numbered(Invalid::new(
+                        "variants",
+                        format!("SKU `{}` appears twice in the batch", v.sku),
+                    ))
+                    .into());
+                }
+            }
+        }
+        let now = Utc::now();
+        let products: Vec<Product> = drafts
+            .into_iter()
+            .map(|d| product_from(d, Uuid::now_v7(), now))
+            .collect();
+        if products.is_empty() {
+            return Ok(products);
+        }
+        self.catalog.put_products(&products).await?;
+        self.changed(CatalogChange {
+            products: products.iter().map(|p| p.id).collect(),
+            categories: Vec::new(),
+        })
+        .await?;
+        Ok(products)
     }
 
     pub async fn replace_product(
@@ -116,7 +158,7 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         validate(&snap, &draft, Some(id))?;
         let product = product_from(draft, id, existing.created_at);
         self.catalog.put_product(&product).await?;
-        self.changed().await?;
+        self.changed(CatalogChange::product(id)).await?;
         Ok(product)
     }
 
@@ -124,7 +166,7 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         if !self.catalog.delete_product(id).await? {
             return Err(CatalogAdminError::NotFound("product"));
         }
-        self.changed().await?;
+        self.changed(CatalogChange::product(id)).await?;
         Ok(())
     }
 
@@ -145,7 +187,8 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
             parent_id: draft.parent_id,
         };
         self.catalog.put_category(&category).await?;
-        self.changed().await?;
+        self.changed(CatalogChange::category(category.id.clone()))
+            .await?;
         Ok(category)
     }
 
@@ -172,7 +215,8 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
             parent_id: draft.parent_id,
         };
         self.catalog.put_category(&category).await?;
-        self.changed().await?;
+        self.changed(CatalogChange::category(category.id.clone()))
+            .await?;
         Ok(category)
     }
 
@@ -191,7 +235,7 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         if !self.catalog.delete_category(&id).await? {
             return Err(CatalogAdminError::NotFound("category"));
         }
-        self.changed().await?;
+        self.changed(CatalogChange::category(id)).await?;
         Ok(())
     }
 
@@ -224,7 +268,7 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
             .is_some()
             || self
                 .cache
-                .reload(self.catalog)
+                .refresh(self.catalog)
                 .await?
                 .catalog
                 .variant(sku)

@@ -1,17 +1,31 @@
-//! Tests of the catalog cache's staleness bound, single-flight loads and invalidation, against
-//! a fake catalog source that counts its reads.
+//! Tests of the catalog cache's staleness bound, single-flight loads, invalidation and
+//! incremental updates from the change feed, against a fake catalog source that counts its
+//! reads.
 
 use super::*;
-use crate::domain::{catalog::Category, ports::CatalogDocs};
+use crate::domain::{
+    catalog::{Category, Product, tests::product},
+    ports::{CatalogChange, CatalogDocs, ChangedDocs},
+};
 
-/// A catalog whose category list is whatever `db` holds, with a version counter bumped by
-/// every write; counts fetches (each taking `delay`) and version reads.
+/// What the fake catalog holds: categories, products, the version counter and the change feed.
+#[derive(Default)]
+struct Db {
+    categories: Vec<Category>,
+    products: Vec<Product>,
+    version: u64,
+    /// (version, what it changed); entries may be trimmed from the front.
+    feed: Vec<(u64, CatalogChange)>,
+}
+
+/// A catalog whose contents are whatever `db` holds; counts full fetches (each taking
+/// `delay`), version reads and change reads.
 #[derive(Clone)]
 struct Fake {
-    db: Arc<parking_lot::Mutex<Vec<Category>>>,
-    version: Arc<AtomicU64>,
+    db: Arc<parking_lot::Mutex<Db>>,
     fetches: Arc<AtomicU64>,
     version_reads: Arc<AtomicU64>,
+    changed_reads: Arc<AtomicU64>,
     delay: Duration,
 }
 
@@ -19,9 +33,9 @@ impl Fake {
     fn new(delay: Duration) -> Self {
         Self {
             db: Arc::default(),
-            version: Arc::default(),
             fetches: Arc::default(),
             version_reads: Arc::default(),
+            changed_reads: Arc::default(),
             delay,
         }
     }
@@ -34,19 +48,56 @@ impl Fake {
         self.version_reads.load(Ordering::SeqCst)
     }
 
-    /// A write through the admin API: store, then count it.
+    /// A category write through the admin API: store it, then count it in the feed.
     fn write(&self, id: &str) {
         self.write_uncounted(id);
-        self.version.fetch_add(1, Ordering::SeqCst);
+        self.count(CatalogChange::category(id));
+    }
+
+    /// A write counted without a feed entry (as a bulk load that only raises `VERSION`).
+    fn write_unfed(&self, id: &str) {
+        self.write_uncounted(id);
+        self.db.lock().version += 1;
     }
 
     /// A write that bypassed the version counter (e.g. its bump failed).
     fn write_uncounted(&self, id: &str) {
-        self.db.lock().push(Category {
+        self.db.lock().categories.push(Category {
             id: id.to_owned(),
             name: id.to_owned(),
             parent_id: None,
         });
+    }
+
+    /// Stores (or replaces) products and counts the change.
+    fn put_products(&self, products: &[Product]) {
+        let mut db = self.db.lock();
+        for p in products {
+            db.products.retain(|q| q.id != p.id);
+            db.products.push(p.clone());
+        }
+        drop(db);
+        self.count(CatalogChange {
+            products: products.iter().map(|p| p.id).collect(),
+            categories: Vec::new(),
+        });
+    }
+
+    fn delete_product(&self, id: uuid::Uuid) {
+        self.db.lock().products.retain(|p| p.id != id);
+        self.count(CatalogChange::product(id));
+    }
+
+    fn count(&self, change: CatalogChange) {
+        let mut db = self.db.lock();
+        db.version += 1;
+        let v = db.version;
+        db.feed.push((v, change));
+    }
+
+    /// Drops feed entries up to and including `version`.
+    fn trim(&self, version: u64) {
+        self.db.lock().feed.retain(|(v, _)| *v > version);
     }
 }
 
@@ -57,21 +108,67 @@ impl CatalogSource for Fake {
 
     async fn version(&self) -> Result<u64, StoreError> {
         self.version_reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.version.load(Ordering::SeqCst))
+        Ok(self.db.lock().version)
     }
 
     async fn fetch(&self) -> Result<CatalogDocs, StoreError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        let categories = self
-            .db
-            .lock()
-            .iter()
-            .map(|c| serde_json::to_string(c).unwrap())
-            .collect();
+        let docs = {
+            let db = self.db.lock();
+            CatalogDocs {
+                products: db
+                    .products
+                    .iter()
+                    .map(|p| serde_json::to_string(p).unwrap())
+                    .collect(),
+                categories: db
+                    .categories
+                    .iter()
+                    .map(|c| serde_json::to_string(c).unwrap())
+                    .collect(),
+            }
+        };
         tokio::time::sleep(self.delay).await;
-        Ok(CatalogDocs {
-            products: Vec::new(),
-            categories,
+        Ok(docs)
+    }
+
+    async fn changes(&self, after: u64, upto: u64) -> Result<Option<CatalogChange>, StoreError> {
+        let db = self.db.lock();
+        let entries: Vec<&(u64, CatalogChange)> = db
+            .feed
+            .iter()
+            .filter(|(v, _)| *v > after && *v <= upto)
+            .collect();
+        if entries.len() as u64 != upto.saturating_sub(after) {
+            return Ok(None);
+        }
+        let mut merged = CatalogChange::default();
+        for (_, c) in entries {
+            merged.merge(c.clone());
+        }
+        Ok(Some(merged))
+    }
+
+    async fn fetch_changed(&self, change: &CatalogChange) -> Result<ChangedDocs, StoreError> {
+        self.changed_reads.fetch_add(1, Ordering::SeqCst);
+        let db = self.db.lock();
+        Ok(ChangedDocs {
+            products: change
+                .products
+                .iter()
+                .map(|id| {
+                    let doc = db.products.iter().find(|p| p.id == *id);
+                    (*id, doc.map(|p| serde_json::to_string(p).unwrap()))
+                })
+                .collect(),
+            categories: change
+                .categories
+                .iter()
+                .map(|id| {
+                    let doc = db.categories.iter().find(|c| c.id == *id);
+                    (id.clone(), doc.map(|c| serde_json::to_string(c).unwrap()))
+                })
+                .collect(),
         })
     }
 }
@@ -97,7 +194,7 @@ async fn a_stale_snapshot_is_served_at_once_while_one_reload_runs() {
         Fake::new(Duration::from_millis(400)),
     );
     let first = cache.snapshot(&store).await.unwrap();
-    store.write("shoes");
+    store.write_unfed("shoes");
     // Past the check point (1–2 s) but before the hard bound (4 s).
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for _ in 0..5 {
@@ -184,7 +281,7 @@ async fn concurrent_requests_start_one_load() {
     assert_eq!(store.fetches(), 1, "a cold tenant is loaded once");
     assert!(cold.iter().all(|s| Arc::ptr_eq(s, &cold[0])));
     // Changed, and past the hard bound (200 ms): everyone waits, for one load.
-    store.write("shoes");
+    store.write_unfed("shoes");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let expired = wave().await;
     assert_eq!(store.fetches(), 2, "an expired tenant is reloaded once");
@@ -199,7 +296,7 @@ async fn past_the_hard_bound_a_request_waits_for_a_reload() {
         Fake::new(Duration::from_millis(150)),
     );
     cache.snapshot(&store).await.unwrap();
-    store.write("shoes");
+    store.write_unfed("shoes");
     tokio::time::sleep(Duration::from_millis(250)).await;
     let started = Instant::now();
     let snap = cache.snapshot(&store).await.unwrap();
@@ -216,29 +313,110 @@ async fn past_the_hard_bound_a_request_waits_for_a_reload() {
 }
 
 #[tokio::test]
-async fn writes_are_visible_at_once_after_reload_or_invalidate() {
+async fn writes_are_applied_from_the_feed_at_once_after_refresh_or_invalidate() {
     let (cache, store) = (
         cache(Duration::from_secs(60)),
         Fake::new(Duration::from_millis(10)),
     );
     assert_eq!(categories(&cache, &store).await, 0);
-    // This replica's admin write: reload before answering.
+    // This replica's admin write: refresh before answering.
     store.write("shoes");
-    let reloaded = cache.reload(&store).await.unwrap();
-    assert_eq!(reloaded.catalog.categories().len(), 1);
+    let refreshed = cache.refresh(&store).await.unwrap();
+    assert_eq!(refreshed.catalog.categories().len(), 1);
     let snap = cache.snapshot(&store).await.unwrap();
     assert!(
-        Arc::ptr_eq(&snap, &reloaded),
+        Arc::ptr_eq(&snap, &refreshed),
         "the next read sees the write"
     );
-    // Another replica's write: the notice makes the next read check, and reload.
+    // Another replica's writes: the notice makes the next read check, and apply.
     store.write("hats");
     cache.invalidate("t");
     assert_eq!(categories(&cache, &store).await, 2);
     store.write("socks");
+    store.write("belts");
     cache.invalidate_all();
-    assert_eq!(categories(&cache, &store).await, 3);
-    assert_eq!(store.fetches(), 4);
+    assert_eq!(categories(&cache, &store).await, 4);
+    assert_eq!(store.fetches(), 1, "never loaded whole again");
+    assert_eq!(cache.applies.get(), 3);
+    assert_eq!(cache.loads.get(), 1);
+}
+
+#[tokio::test]
+async fn a_renamed_product_is_found_by_its_new_name_and_the_old_snapshot_is_untouched() {
+    let (cache, store) = (cache(Duration::from_secs(60)), Fake::new(Duration::ZERO));
+    let mug = product("Ceramic mug", 900, 1, &[]);
+    let shirt = product("Cotton shirt", 2500, 2, &[]);
+    store.put_products(&[mug.clone(), shirt.clone()]);
+    let before = cache.snapshot(&store).await.unwrap();
+    let mut cup = mug.clone();
+    cup.title = "Porcelain cup".into();
+    let scarf = product("Wool scarf", 1900, 3, &[]);
+    store.put_products(&[cup, scarf.clone()]);
+    store.delete_product(shirt.id);
+    let after = cache.refresh(&store).await.unwrap();
+    let found = |snap: &Snapshot, q: &str| -> Vec<uuid::Uuid> {
+        snap.search
+            .search(q)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .filter_map(|(pos, _)| snap.catalog.item(*pos).map(|i| i.id))
+            .collect()
+    };
+    assert_eq!(found(&after, "porcelain"), vec![mug.id]);
+    assert!(found(&after, "ceramic").is_empty());
+    assert!(found(&after, "shirt").is_empty());
+    assert!(after.catalog.get(shirt.id).is_none());
+    assert_eq!(found(&after, "scarf"), vec![scarf.id]);
+    assert_eq!(after.catalog.len(), 2);
+    assert_eq!(after.version, 3);
+    assert_ne!(after.serial, before.serial, "search answers are keyed anew");
+    // Requests still holding the old snapshot see the old catalog, consistently.
+    assert_eq!(found(&before, "ceramic"), vec![mug.id]);
+    assert_eq!(found(&before, "shirt"), vec![shirt.id]);
+    assert_eq!(
+        (store.fetches(), cache.loads.get(), cache.applies.get()),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_trimmed_feed_falls_back_to_one_full_load() {
+    let (cache, store) = (cache(Duration::from_secs(60)), Fake::new(Duration::ZERO));
+    store.write("shoes");
+    assert_eq!(categories(&cache, &store).await, 1);
+    for id in ["hats", "socks", "belts"] {
+        store.write(id);
+    }
+    // The feed keeps only the newest entry: versions 2 and 3 are gone.
+    store.trim(3);
+    cache.invalidate("t");
+    assert_eq!(categories(&cache, &store).await, 4);
+    assert_eq!(store.fetches(), 2);
+    assert_eq!((cache.feed_gaps.get(), cache.applies.get()), (1, 0));
+    // From the full load on, the feed covers it again.
+    store.write("scarves");
+    cache.invalidate("t");
+    assert_eq!(categories(&cache, &store).await, 5);
+    assert_eq!((store.fetches(), cache.applies.get()), (2, 1));
+}
+
+#[tokio::test]
+async fn concurrent_requests_after_a_change_apply_it_once() {
+    let (cache, store) = (cache(Duration::from_secs(60)), Fake::new(Duration::ZERO));
+    store.write("shoes");
+    cache.snapshot(&store).await.unwrap();
+    store.put_products(&[product("Lamp", 100, 1, &[])]);
+    cache.invalidate("t");
+    let snaps = futures::future::join_all((0..8).map(|_| {
+        let (cache, store) = (cache.clone(), store.clone());
+        async move { cache.snapshot(&store).await.unwrap() }
+    }))
+    .await;
+    assert!(snaps.iter().all(|s| Arc::ptr_eq(s, &snaps[0])));
+    assert_eq!(snaps[0].catalog.len(), 1);
+    assert_eq!(store.changed_reads.load(Ordering::SeqCst), 1);
+    assert_eq!((cache.applies.get(), cache.loads.get()), (1, 1));
 }
 
 #[tokio::test]

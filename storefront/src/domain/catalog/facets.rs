@@ -44,8 +44,10 @@ pub struct FacetCodes {
 }
 
 /// The distinct facet values of one catalog, and every product's codes back to back (one
-/// allocation per catalog rather than one per product).
-#[derive(Debug, Default)]
+/// allocation per catalog rather than one per product). An incremental update clones the table
+/// and appends the changed products' codes; codes of replaced products stay until the next full
+/// build.
+#[derive(Debug, Clone, Default)]
 pub struct FacetTable {
     categories: Vec<Box<str>>,
     category_index: HashMap<Box<str>, u32>,

@@ -91,7 +91,7 @@ fn decode_cursor(raw: &str, sort: Sort) -> Result<Cursor, Invalid> {
     Ok(c)
 }
 
-fn sort_slot(sort: Sort) -> usize {
+pub(super) fn sort_slot(sort: Sort) -> usize {
     match sort {
         Sort::Newest => 0,
         Sort::PriceAsc => 1,

@@ -15,7 +15,7 @@ pub mod model;
 
 pub use drafts::{CategoryDraft, MAX_VARIANTS, ProductDraft, is_sku};
 pub use facets::{FacetCount, Facets, PriceBandCount};
-pub use index::{Catalog, Item, VariantInfo};
+pub use index::{Applied, Catalog, CatalogDelta, Item, VariantInfo};
 pub use listing::{ListFilter, Matcher, Page, Sort};
 pub use model::{Category, Product, Variant};
 

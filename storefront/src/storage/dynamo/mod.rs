@@ -146,6 +146,42 @@ impl<'a> Table<'a> {
             .key("sk", s(sk))
     }
 
+    /// Hands `each` every item of partition `pk` whose sort key is in `from ..= to`, in sort key
+    /// order, one page of consistent reads at a time.
+    async fn query_range(
+        self,
+        pk: &str,
+        from: &str,
+        to: &str,
+        mut each: impl FnMut(Item),
+    ) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            out.items
+                .unwrap_or_default()
+                .into_iter()
+                .for_each(&mut each);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Hands `each` every item of partition `pk` (only those whose sort key starts with
     /// `sk_prefix`, when given), one page of consistent reads at a time.
     async fn query_each(
