@@ -274,6 +274,10 @@ resolvConf: /etc/resolv.conf
 maxPods: 110
 serializeImagePulls: false
 registerNode: true
+# Only pods that tolerate it land here (the runtime's, through the operator's
+# --runtime-node-selector, and the smoke test's): every other test's pods stay on kwok's nodes.
+registerWithTaints:
+- {key: emporium.dev/node, value: real, effect: NoSchedule}
 evictionHard:
   memory.available: 200Mi
   nodefs.available: 2%

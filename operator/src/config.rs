@@ -327,7 +327,8 @@ impl ReadinessGate {
 pub struct OperatorConfig {
     /// The storefront runtime image every tenant runs.
     pub runtime_image: String,
-    /// Node labels the runtime's pods must match (the pod's `nodeSelector`); empty: any node.
+    /// Node labels the runtime's pods must match (the pod's `nodeSelector`), each also
+    /// tolerated as a `NoSchedule` taint of the same key and value; empty: any node.
     pub runtime_node_selector: BTreeMap<String, String>,
     /// Extra environment of the runtime's containers (e.g. `REDIS_URL`, `AWS_ENDPOINT_URL`),
     /// after the variables the operator itself sets, which it may not name.

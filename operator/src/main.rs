@@ -48,7 +48,8 @@ struct Args {
     )]
     runtime_image: String,
     /// Node labels the runtime's pods must match, `key=value` (comma-separated), e.g.
-    /// `emporium.dev/node=real` on the local real node. Empty: any node.
+    /// `emporium.dev/node=real` on the local real node; the pods also tolerate a `NoSchedule`
+    /// taint of the same key and value. Empty: any node.
     #[arg(long, env = "EMPORIUM_RUNTIME_NODE_SELECTOR", value_delimiter = ',', value_parser = parse_key_value)]
     runtime_node_selector: Vec<(String, String)>,
     /// Extra environment of the runtime's containers, `KEY=VALUE` (repeatable; comma-separated

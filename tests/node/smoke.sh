@@ -65,6 +65,7 @@ metadata:
   labels: {app: hello}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
   automountServiceAccountToken: false
   enableServiceLinks: false
   terminationGracePeriodSeconds: 5
@@ -132,6 +133,7 @@ kind: Pod
 metadata: {name: client, namespace: $ns}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
   restartPolicy: Never
   automountServiceAccountToken: false
   securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
@@ -160,6 +162,7 @@ kind: Pod
 metadata: {name: stack-client, namespace: $ns}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
   restartPolicy: Never
   automountServiceAccountToken: false
   securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}

@@ -256,6 +256,15 @@ fn runtime_pod_template(
     });
     if !config.runtime_node_selector.is_empty() {
         template["spec"]["nodeSelector"] = serde_json::json!(config.runtime_node_selector);
+        // Nodes set aside for the runtime carry a NoSchedule taint of the same key and value
+        // (the local real node does), which keeps every other pod off them.
+        template["spec"]["tolerations"] = config
+            .runtime_node_selector
+            .iter()
+            .map(|(key, value)| {
+                serde_json::json!({ "key": key, "operator": "Equal", "value": value, "effect": "NoSchedule" })
+            })
+            .collect();
     }
     if let Some(env) = template["spec"]["containers"][0]["env"].as_array_mut() {
         env.extend(

@@ -296,6 +296,16 @@ fn runtime_pods_go_where_the_node_selector_says_with_the_extra_environment() {
             "real".into()
         )]))
     );
+    let tolerated: Vec<_> = pod
+        .tolerations
+        .iter()
+        .flatten()
+        .map(|t| (t.key.as_deref(), t.value.as_deref(), t.effect.as_deref()))
+        .collect();
+    assert_eq!(
+        tolerated,
+        vec![(Some("emporium.dev/node"), Some("real"), Some("NoSchedule"))]
+    );
     let env: Vec<(String, Option<String>)> = pod.containers[0]
         .env
         .iter()
