@@ -14,7 +14,7 @@ bench-runtime: ## runtime benchmark (wrk, loopback, ~6 min + release build); wri
 bench-report: ## regenerate docs/benchmarks.md from bench/results/
 	$(MAKE) -C bench report
 
-.PHONY: help dev test test-unit tools stack-start stack-stop stack-status lint crds fmt
+.PHONY: help dev test test-unit tools stack-start stack-stop stack-status lint crds fmt images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -30,6 +30,9 @@ test-unit: ## unit tests only, no stack, under a minute
 
 tools: ## install the pinned tools into .bin/ and .venv/
 	scripts/install-tools.sh
+
+images: ## OCI images of the operator and runtime without Docker (EMPORIUM_IMAGE_PROFILE=release for release binaries)
+	scripts/images.sh
 
 stack-start: ## start control plane, PostgreSQL, Redis, moto, stripe-mock (writes .state/env)
 	scripts/stack.sh start

@@ -7,6 +7,8 @@
 #   scripts/node.sh stop      stop it and remove every container, mount, netns, cgroup, bridge,
 #                             nftables table and sysctl change it made; deletes the Node object
 #   scripts/node.sh status    show what runs
+#   scripts/node.sh available exit 0 when this checkout may start the node (root, and no other
+#                             checkout's node runs: one node per machine)
 #
 # Everything lives under .state/node/ (logs in .state/node/logs/). The pod network is
 # 10.245.0.0/24 on the bridge emp0 (10.245.0.1 is the node's address); nothing is masqueraded
@@ -30,6 +32,10 @@ CGROUP_ROOT=/emporium-node
 CGROUP_CONTROLLERS="blkio cpu cpuacct cpuset devices freezer memory pids systemd unified"
 # Sysctls the kubelet sets (container_manager_linux.go setupKernelTunables); stop restores them.
 KUBELET_SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+
+# One node per machine (the bridge, the cgroup and the tables have fixed names): the checkout
+# running it is named here, and no other checkout's start or stop touches it while it runs.
+OWNER_FILE=/run/emporium-node.owner
 
 log() { printf '[node] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -124,6 +130,65 @@ EOF
 EOF
 }
 
+# --- the stack at the node's address ---------------------------------------------------------
+# The stack listens on 127.0.0.1 only. Pods reach it at $NODE_IP (the bridge, which exists only
+# while the node runs) through relays on the same port numbers (`kubenode forward`): the API
+# server, PostgreSQL, Redis, moto and stripe-mock. Nothing listens on any other interface.
+# .state/node/env names the addresses pods use.
+port_of() { sed -E 's#^[a-z]+://([^@/]*@)?[^:/]+:([0-9]+).*#\2#' <<<"$1"; }
+start_relays() {
+  local env_file="$root/.state/env" var url port pairs=() lines=()
+  for var in KUBE_SERVER REDIS_URL AWS_ENDPOINT_URL STRIPE_API_BASE; do
+    url=$(sed -n "s/^$var=//p" "$env_file")
+    [ -n "$url" ] || die "no $var in .state/env"
+    port=$(port_of "$url")
+    pairs+=("$NODE_IP:$port=127.0.0.1:$port")
+    lines+=("NODE_$var=$(sed -E "s#(://([^@/]*@)?)127\.0\.0\.1:#\1$NODE_IP:#" <<<"$url")")
+  done
+  port=$(sed -n 's/^PGPORT=//p' "$env_file")
+  [ -n "$port" ] || die "no PGPORT in .state/env"
+  pairs+=("$NODE_IP:$port=127.0.0.1:$port")
+  lines+=("NODE_PGHOST=$NODE_IP" "NODE_PGPORT=$port"
+    "NODE_DATABASE_URL=$(sed -n 's/^DATABASE_URL=//p' "$env_file" | sed -E "s#@127\.0\.0\.1:#@$NODE_IP:#")")
+  start_bg relays "$root/.bin/kubenode" forward "${pairs[@]}"
+  {
+    echo "# Written by scripts/node.sh start: where pods on the real node reach the stack."
+    echo "NODE_NAME=$NODE_NAME"
+    echo "NODE_IP=$NODE_IP"
+    printf '%s\n' "${lines[@]}"
+  } >"$state/env.tmp"
+  local p addr
+  for p in "${pairs[@]}"; do
+    addr=${p%%=*}
+    wait_until 10 "relay $addr" bash -c "exec 3<>/dev/tcp/${addr%:*}/${addr##*:}"
+  done
+}
+
+# The `kubernetes` Service (10.96.0.1:443) gets its endpoint: the API server's relay on the node's
+# address (the API server runs --endpoint-reconciler-type=none; its certificate names
+# $NODE_IP and 10.96.0.1). In-cluster clients (the operator and the runtime as pods) use it.
+publish_apiserver_endpoint() {
+  local port; port=$(port_of "$KUBE_SERVER")
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-emporium-node
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: emporium.dev-node
+addressType: IPv4
+endpoints:
+- addresses: ["$NODE_IP"]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $port, protocol: TCP}
+EOF
+  # Written last: its presence says the node is up with everything above (tests look for it).
+  mv "$state/env.tmp" "$state/env"
+}
+
 setup_cgroups() {
   local c
   for c in $CGROUP_CONTROLLERS; do
@@ -209,6 +274,10 @@ resolvConf: /etc/resolv.conf
 maxPods: 110
 serializeImagePulls: false
 registerNode: true
+# Only pods that tolerate it land here (the runtime's, through the operator's
+# --runtime-node-selector, and the smoke test's): every other test's pods stay on kwok's nodes.
+registerWithTaints:
+- {key: emporium.dev/node, value: real, effect: NoSchedule}
 evictionHard:
   memory.available: 200Mi
   nodefs.available: 2%
@@ -238,10 +307,30 @@ conntrack:
 EOF
 }
 
+# Prints the other checkout whose node is running, if there is one.
+other_owner() {
+  [ -f "$OWNER_FILE" ] || return 1
+  local other name pid; other=$(cat "$OWNER_FILE")
+  [ "$other" != "$root" ] && [ -f "$other/.state/node/pids" ] || return 1
+  while read -r name pid; do
+    if kill -0 "$pid" 2>/dev/null; then echo "$other"; return 0; fi
+  done <"$other/.state/node/pids"
+  return 1
+}
+
+refuse_if_other_owner() {
+  local other
+  if other=$(other_owner); then
+    die "the real node runs for $other (only one per machine): stop it there (scripts/node.sh stop), or run without it (EMPORIUM_REAL_NODE=0)"
+  fi
+}
+
 start() {
   [ "$(id -u)" = 0 ] || die "the node needs root"
+  refuse_if_other_owner
   load_env
   stop_node
+  echo "$root" >"$OWNER_FILE"
   # Every start is a fresh node, like the control plane's empty etcd: nothing of a previous run
   # (killed, say, without a stop) survives in containerd's or the kubelet's state.
   if awk -v s="$state/" 'index($2, s) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
@@ -265,6 +354,7 @@ start() {
 
   setup_network
   setup_cgroups
+  start_relays
   local kubelet_healthz proxy_healthz proxy_metrics
   kubelet_healthz=$(free_port); proxy_healthz=$(free_port); proxy_metrics=$(free_port)
   write_configs "$kubelet_healthz" "$proxy_healthz" "$proxy_metrics"
@@ -278,6 +368,10 @@ start() {
   local img
   for img in pause hello; do
     ctr images import --no-unpack=false "$root/.bin/node-images/$img.tar" >/dev/null
+  done
+  # The operator's and the runtime's images, when `make images` (scripts/images.sh) built them.
+  for img in "$root"/.bin/images/*.tar; do
+    if [ -f "$img" ]; then ctr images import --no-unpack=false "$img" >/dev/null; fi
   done
   log "containerd up, images imported ($((SECONDS - t0))s)"
 
@@ -296,6 +390,7 @@ start() {
   kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null ||
     die "node $NODE_NAME not Ready (see $state/logs/kubelet.log)"
   wait_until 60 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz"
+  publish_apiserver_endpoint
   log "node $NODE_NAME Ready in $((SECONDS - t0))s (zone $NODE_ZONE, pods on $POD_SUBNET via $BRIDGE)"
   status
 }
@@ -378,8 +473,11 @@ stop_node() {
     load_env
     kubectl delete node "$NODE_NAME" --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
     kubectl delete clusterrolebinding emporium-node --ignore-not-found >/dev/null 2>&1 || true
+    kubectl -n default delete endpointslice kubernetes-emporium-node --ignore-not-found >/dev/null 2>&1 || true
   fi
+  rm -f "$state/env" "$state/env.tmp"
   rm -rf "$state/containerd/state" "$state/cni/ipam" "$state/kubelet/pods"
+  if [ -f "$OWNER_FILE" ] && [ "$(cat "$OWNER_FILE")" = "$root" ]; then rm -f "$OWNER_FILE"; fi
   [ $((SECONDS - t0)) -gt 1 ] && log "node stopped in $((SECONDS - t0))s"
   return 0
 }
@@ -421,8 +519,10 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop_node; log "stopped" ;;
+  stop) refuse_if_other_owner; stop_node; log "stopped" ;;
   status) status ;;
   leftovers) leftovers ;;
-  *) echo "usage: $0 start|stop|status|leftovers" >&2; exit 2 ;;
+  # Exit 0 when this checkout may start the node: root, and no other checkout's node runs.
+  available) [ "$(id -u)" = 0 ] && ! other_owner >/dev/null ;;
+  *) echo "usage: $0 start|stop|status|leftovers|available" >&2; exit 2 ;;
 esac

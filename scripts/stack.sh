@@ -100,7 +100,8 @@ start() {
 
   # stripe-mock: the Stripe API from its OpenAPI spec.
   local stripe_port; stripe_port=$(free_port)
-  start_bg stripe-mock .bin/stripe-mock -http-port "$stripe_port" -https-port "$(free_port)"
+  # Loopback only (its -http-port binds every interface).
+  start_bg stripe-mock .bin/stripe-mock -http-addr "127.0.0.1:$stripe_port" -https-addr "127.0.0.1:$(free_port)"
 
   wait_until 30 redis redis-cli -p "$redis_port" ping
   wait_until 60 moto curl -sf "http://127.0.0.1:$moto_port/moto-api/"

@@ -1,6 +1,8 @@
 //! Operator-wide settings: what the builders need besides the Storefront and its plan.
 //! Filled from command-line flags in `main.rs` (and Helm values), or directly by tests.
 
+use std::collections::BTreeMap;
+
 use clap::ValueEnum;
 
 use crate::providers::{
@@ -359,6 +361,12 @@ impl ReadinessGate {
 pub struct OperatorConfig {
     /// The storefront runtime image every tenant runs.
     pub runtime_image: String,
+    /// Node labels the runtime's pods must match (the pod's `nodeSelector`), each also
+    /// tolerated as a `NoSchedule` taint of the same key and value; empty: any node.
+    pub runtime_node_selector: BTreeMap<String, String>,
+    /// Extra environment of the runtime's containers (e.g. `REDIS_URL`, `AWS_ENDPOINT_URL`),
+    /// after the variables the operator itself sets, which it may not name.
+    pub runtime_env: Vec<(String, String)>,
     /// Namespace of the shared pool (pooled tenants' config Secrets, Ingresses, the pool
     /// Deployment).
     pub pool_namespace: String,
@@ -398,6 +406,8 @@ impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
             runtime_image: "ghcr.io/emporium/storefront:latest".to_owned(),
+            runtime_node_selector: BTreeMap::new(),
+            runtime_env: Vec::new(),
             pool_namespace: "emporium-pool".to_owned(),
             pool_min_replicas: 2,
             pool_max_replicas: 20,
@@ -416,5 +426,25 @@ impl Default for OperatorConfig {
             storefront_selector: String::new(),
             concurrency: 8,
         }
+    }
+}
+
+/// Environment variables the operator sets on every runtime container itself
+/// (`runtime_pod_template`); `--runtime-env` may not name them.
+pub const RUNTIME_ENV_RESERVED: [&str; 5] = [
+    "EMPORIUM_LISTEN",
+    "EMPORIUM_WATCH_SECRETS",
+    "EMPORIUM_WATCH_NAMESPACE",
+    "EMPORIUM_LOG_FORMAT",
+    "POD_NAMESPACE",
+];
+
+/// Parses `KEY=VALUE` (a `--runtime-env` or `--runtime-node-selector` entry).
+pub fn parse_key_value(entry: &str) -> Result<(String, String), String> {
+    match entry.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("`{entry}` is not KEY=VALUE")),
     }
 }

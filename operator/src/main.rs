@@ -11,7 +11,10 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use emporium_operator::{
-    config::{DataProviderChoice, DataSettings, OperatorConfig, ReadinessGate},
+    config::{
+        DataProviderChoice, DataSettings, OperatorConfig, RUNTIME_ENV_RESERVED, ReadinessGate,
+        parse_key_value,
+    },
     http::{Health, router},
     leader::LeaseConfig,
     metrics::Metrics,
@@ -44,6 +47,16 @@ struct Args {
         default_value = "ghcr.io/emporium/storefront:latest"
     )]
     runtime_image: String,
+    /// Node labels the runtime's pods must match, `key=value` (comma-separated), e.g.
+    /// `emporium.dev/node=real` on the local real node; the pods also tolerate a `NoSchedule`
+    /// taint of the same key and value. Empty: any node.
+    #[arg(long, env = "EMPORIUM_RUNTIME_NODE_SELECTOR", value_delimiter = ',', value_parser = parse_key_value)]
+    runtime_node_selector: Vec<(String, String)>,
+    /// Extra environment of the runtime's containers, `KEY=VALUE` (repeatable; comma-separated
+    /// in the variable), e.g. `REDIS_URL=redis://redis:6379/`. Not for secrets: the values are
+    /// in the Deployment.
+    #[arg(long, env = "EMPORIUM_RUNTIME_ENV", value_delimiter = ',', value_parser = parse_key_value)]
+    runtime_env: Vec<(String, String)>,
     /// Namespace of the shared pool serving pooled tenants.
     #[arg(long, env = "EMPORIUM_POOL_NAMESPACE", default_value = "emporium-pool")]
     pool_namespace: String,
@@ -152,8 +165,19 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
+    if let Some((name, _)) = args
+        .runtime_env
+        .iter()
+        .find(|(name, _)| RUNTIME_ENV_RESERVED.contains(&name.as_str()))
+    {
+        anyhow::bail!(
+            "--runtime-env {name}: the operator sets {name} on every runtime container itself; leave it out"
+        );
+    }
     let config = OperatorConfig {
         runtime_image: args.runtime_image,
+        runtime_node_selector: args.runtime_node_selector.into_iter().collect(),
+        runtime_env: args.runtime_env,
         pool_namespace: args.pool_namespace,
         pool_min_replicas: args.pool_min_replicas,
         pool_max_replicas: args.pool_max_replicas,

@@ -16,6 +16,10 @@ import (
 	"time"
 )
 
+// nodeIP is the real node's bridge address (scripts/node.sh): pods reach the API server there
+// (the `kubernetes` Service's endpoint), so the serving certificate names it.
+const nodeIP = "10.245.0.1"
+
 // pki is the set of files the control plane needs: a CA, the API server's serving certificate,
 // an admin client certificate (group system:masters) and the service-account signing key pair.
 type pki struct {
@@ -30,7 +34,8 @@ func (p pki) ensure() error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	if exists(p.path("ca.crt")) && exists(p.path("apiserver.crt")) && exists(p.path("admin.crt")) && exists(p.path("sa.key")) {
+	if exists(p.path("ca.crt")) && exists(p.path("apiserver.crt")) && exists(p.path("admin.crt")) && exists(p.path("sa.key")) &&
+		certHasIP(p.path("apiserver.crt"), nodeIP) {
 		return nil
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -88,7 +93,7 @@ func (p pki) ensure() error {
 	}
 	if err := leaf("apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1"), net.ParseIP("10.96.0.1")}); err != nil {
+		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1"), net.ParseIP("10.96.0.1"), net.ParseIP(nodeIP)}); err != nil {
 		return err
 	}
 	if err := leaf("admin", pkix.Name{CommonName: "emporium-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
@@ -132,4 +137,28 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// certHasIP says whether the PEM certificate at path names ip; certificates made before the
+// real node existed lack its address and are made anew.
+func certHasIP(path, ip string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return false
+	}
+	want := net.ParseIP(ip)
+	for _, have := range cert.IPAddresses {
+		if have.Equal(want) {
+			return true
+		}
+	}
+	return false
 }

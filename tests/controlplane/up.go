@@ -151,8 +151,9 @@ func up(o upOptions) error {
 		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(etcdClient),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		// The endpoint reconciler refuses loopback addresses, and nothing here routes to the
-		// `kubernetes` Service anyway (there is no kube-proxy).
+		// The endpoint reconciler refuses loopback addresses. When the real node runs,
+		// scripts/node.sh gives the `kubernetes` Service an EndpointSlice at the node's address,
+		// where it relays to this one.
 		"--endpoint-reconciler-type=none",
 		"--secure-port="+strconv.Itoa(port),
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),

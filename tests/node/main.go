@@ -4,6 +4,7 @@
 //
 //	kubenode kubelet [flags]      the upstream kubelet
 //	kubenode kube-proxy [flags]   the upstream kube-proxy
+//	kubenode forward LISTEN=TARGET...   TCP relays from the node's address to the stack's
 package main
 
 import (
@@ -24,6 +25,9 @@ const usage = `kubenode: the real node of Emporium's local cluster.
 Usage:
   kubenode kubelet [flags]      the upstream kubelet
   kubenode kube-proxy [flags]   the upstream kube-proxy
+  kubenode forward LISTEN=TARGET...
+                                TCP relays, e.g. 10.245.0.1:5432=127.0.0.1:5432 (pods reach
+                                the stack's loopback services at the node's address)
 `
 
 func main() {
@@ -41,6 +45,8 @@ func main() {
 		cmd := proxy.NewProxyCommand()
 		cmd.SetArgs(rest)
 		os.Exit(cli.Run(cmd))
+	case "forward":
+		os.Exit(runForward(rest))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

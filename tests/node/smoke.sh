@@ -6,7 +6,7 @@
 #     Security (non-root, read-only root file system, no capabilities, RuntimeDefault seccomp),
 #     becomes Running and Ready on the real node (zone local-real);
 #   - the host reaches it over HTTP through its pod IP and through a ClusterIP Service
-#     (kube-proxy, nftables);
+#     (kube-proxy, nftables); a pod reaches the stack (moto) at the node's address;
 #   - a privileged Pod is refused in that namespace;
 #   - after `node.sh stop` nothing is left (no mount, bridge, nftables table, cgroup, process).
 # Bounded: every wait has a timeout; the namespace is deleted on exit, also on failure.
@@ -65,6 +65,7 @@ metadata:
   labels: {app: hello}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
   automountServiceAccountToken: false
   enableServiceLinks: false
   terminationGracePeriodSeconds: 5
@@ -132,6 +133,7 @@ kind: Pod
 metadata: {name: client, namespace: $ns}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
   restartPolicy: Never
   automountServiceAccountToken: false
   securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
@@ -150,6 +152,35 @@ for _ in $(seq 100); do
 done
 out=$(kubectl -n "$ns" logs client 2>&1 || true)
 case "$phase $out" in "Succeeded 200 hello from hello"*) ok "pod -> ClusterIP -> pod: $out" ;; *) fail "client pod $phase: $out" ;; esac
+
+# Pod -> the stack at the node's address (scripts/node.sh relays it from 127.0.0.1): moto here;
+# the runtime's test (tests/tests/real_node.rs) goes through PostgreSQL, Redis and the API server.
+moto_url=$(sed -n 's/^NODE_AWS_ENDPOINT_URL=//p' .state/node/env)
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: stack-client, namespace: $ns}
+spec:
+  nodeSelector: {topology.kubernetes.io/zone: local-real}
+  tolerations: [{key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule}]
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: client
+    image: localhost/emporium/hello:local
+    imagePullPolicy: Never
+    args: ["-get", "$moto_url/moto-api/"]
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+EOF
+phase=""
+for _ in $(seq 100); do
+  phase=$(kubectl -n "$ns" get pod stack-client -o jsonpath='{.status.phase}' 2>/dev/null || true)
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 0.3
+done
+out=$(kubectl -n "$ns" logs stack-client 2>&1 | head -c 60 || true)
+case "$phase $out" in "Succeeded 200 "*) ok "pod -> $moto_url (moto, relayed to loopback): 200" ;; *) fail "stack client pod $phase: $out" ;; esac
 
 # The root file system is read-only and the user is not root: the container runtime did it.
 ro=$(.bin/crictl --runtime-endpoint "unix://$root/.state/node/containerd.sock" inspect \

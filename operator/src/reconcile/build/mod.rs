@@ -186,7 +186,7 @@ fn runtime_pod_template(
     resources: &PlanResources,
     config: &OperatorConfig,
 ) -> Value {
-    serde_json::json!({
+    let mut template = serde_json::json!({
         "metadata": { "labels": selector },
         "spec": {
             "serviceAccountName": service_account,
@@ -221,6 +221,8 @@ fn runtime_pod_template(
                     { "name": "EMPORIUM_WATCH_SECRETS", "value": "true" },
                     { "name": "EMPORIUM_LOG_FORMAT", "value": "json" },
                     { "name": "POD_NAMESPACE", "valueFrom": { "fieldRef": { "fieldPath": "metadata.namespace" } } },
+                    // The tenant's (or the pool's) Role grants Secrets in its own namespace only.
+                    { "name": "EMPORIUM_WATCH_NAMESPACE", "valueFrom": { "fieldRef": { "fieldPath": "metadata.namespace" } } },
                 ],
                 "resources": {
                     "requests": { "cpu": resources.requests.cpu, "memory": resources.requests.memory },
@@ -251,7 +253,28 @@ fn runtime_pod_template(
             }],
             "volumes": [{ "name": "tmp", "emptyDir": { "sizeLimit": "64Mi" } }],
         },
-    })
+    });
+    if !config.runtime_node_selector.is_empty() {
+        template["spec"]["nodeSelector"] = serde_json::json!(config.runtime_node_selector);
+        // Nodes set aside for the runtime carry a NoSchedule taint of the same key and value
+        // (the local real node does), which keeps every other pod off them.
+        template["spec"]["tolerations"] = config
+            .runtime_node_selector
+            .iter()
+            .map(|(key, value)| {
+                serde_json::json!({ "key": key, "operator": "Equal", "value": value, "effect": "NoSchedule" })
+            })
+            .collect();
+    }
+    if let Some(env) = template["spec"]["containers"][0]["env"].as_array_mut() {
+        env.extend(
+            config
+                .runtime_env
+                .iter()
+                .map(|(name, value)| serde_json::json!({ "name": name, "value": value })),
+        );
+    }
+    template
 }
 
 /// An `autoscaling/v2` spec scaling the Deployment `target` on CPU, with scale-down

@@ -275,3 +275,53 @@ fn a_tenant_without_routed_domains_gets_no_ingress() {
             .is_none()
     );
 }
+
+#[test]
+fn runtime_pods_go_where_the_node_selector_says_with_the_extra_environment() {
+    let placed = OperatorConfig {
+        runtime_node_selector: BTreeMap::from([("emporium.dev/node".into(), "real".into())]),
+        runtime_env: vec![("REDIS_URL".into(), "redis://10.245.0.1:6379/".into())],
+        ..config()
+    };
+    let resources = tenant_resources(&input(Tier::Dedicated), &placed).expect("builds");
+    let pod = resources
+        .deployment
+        .expect("a deployment")
+        .spec
+        .template
+        .spec
+        .expect("a pod spec");
+    assert_eq!(
+        pod.node_selector,
+        Some(BTreeMap::from([(
+            "emporium.dev/node".into(),
+            "real".into()
+        )]))
+    );
+    let tolerated: Vec<_> = pod
+        .tolerations
+        .iter()
+        .flatten()
+        .map(|t| (t.key.as_deref(), t.value.as_deref(), t.effect.as_deref()))
+        .collect();
+    assert_eq!(
+        tolerated,
+        vec![(Some("emporium.dev/node"), Some("real"), Some("NoSchedule"))]
+    );
+    let env: Vec<(String, Option<String>)> = pod.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    assert!(env.contains(&("REDIS_URL".into(), Some("redis://10.245.0.1:6379/".into()))));
+    // The runtime watches the Secrets of its own namespace, the only ones its Role lets it read.
+    assert!(
+        env.iter()
+            .any(|(name, _)| name == "EMPORIUM_WATCH_NAMESPACE")
+    );
+
+    let plain = tenant_resources(&input(Tier::Dedicated), &config()).expect("builds");
+    let pod = plain.deployment.expect("a deployment").spec.template.spec;
+    assert_eq!(pod.expect("a pod spec").node_selector, None);
+}

@@ -110,7 +110,11 @@ func build(out, ref, user, entrypoint string, files, envs, ports []string) error
 	cf.Architecture = runtime.GOARCH
 	cf.Created = v1.Time{Time: epoch}
 	cf.Config.User = user
-	cf.Config.Env = append([]string{"PATH=/"}, envs...)
+	// PATH=/ unless the caller names its own PATH (images that mirror a Dockerfile's base).
+	cf.Config.Env = envs
+	if !hasKey(envs, "PATH") {
+		cf.Config.Env = append([]string{"PATH=/"}, envs...)
+	}
 	if entrypoint != "" {
 		cf.Config.Entrypoint = strings.Fields(entrypoint)
 	}
@@ -125,4 +129,13 @@ func build(out, ref, user, entrypoint string, files, envs, ports []string) error
 		return err
 	}
 	return tarball.WriteToFile(out, tag, img)
+}
+
+func hasKey(envs []string, key string) bool {
+	for _, e := range envs {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			return true
+		}
+	}
+	return false
 }
