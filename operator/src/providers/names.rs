@@ -57,6 +57,18 @@ pub fn rds_identifier(raw: &str) -> String {
     with_hash_suffix(&out, raw, MAX_IDENTIFIER_LEN)
 }
 
+/// The part of a tenant's data key that names what is its alone and must never pass to a new
+/// Storefront of the same name (its login role, its order-event queue): the first 8 letters and
+/// digits of `tenant_id`. `None` for a tenant keyed by its name (created before identities).
+pub fn identity_key(tenant: &str, tenant_id: &str) -> Option<String> {
+    let key: String = tenant_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    (tenant_id != tenant && !key.is_empty()).then_some(key)
+}
+
 /// A PostgreSQL database or role name for `tenant` (used double-quoted, so `-` and `.` are
 /// fine): `<prefix>-<tenant>`, shortened with a hash past 63 bytes.
 pub fn postgres_identifier(prefix: &str, tenant: &str) -> String {

@@ -89,6 +89,32 @@ pub trait DatabaseProvider: Send + Sync {
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>>;
 }
 
+/// A role password derived, not stored: HMAC-SHA256 under `key` of `domain` followed by
+/// `parts` separated by `/`, as hex. Both providers use it, so a crash between creating a role
+/// and writing the tenant's Secret loses nothing.
+pub(crate) fn derived_password(
+    key: &[u8],
+    domain: &str,
+    parts: &[&str],
+) -> Result<String, ProviderError> {
+    use hmac::{Hmac, Mac as _};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key)
+        .map_err(|_| ProviderError::Config("the role password key is unusable".into()))?;
+    mac.update(domain.as_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            mac.update(b"/");
+        }
+        mac.update(part.as_bytes());
+    }
+    Ok(mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// Formats a PostgreSQL URL, percent-encoding the user and password.
 pub(crate) fn postgres_url(
     user: &str,

@@ -11,12 +11,10 @@
 //! password key. So a crash between `CREATE ROLE` and writing the tenant's Secret loses
 //! nothing, and steady-state reconciles write nothing.
 
-use hmac::{Hmac, Mac as _};
-use sha2::Sha256;
 use tokio_postgres::{Client, NoTls, config::Host, error::SqlState};
 use tracing::{info, warn};
 
-use super::{DatabaseConnection, DatabaseProvider, TenantDatabase, postgres_url};
+use super::{DatabaseConnection, DatabaseProvider, TenantDatabase, derived_password, postgres_url};
 use crate::providers::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError, SecretString, Tier, names, tags,
 };
@@ -112,16 +110,11 @@ impl PostgresProvider {
 
     /// The password of `role`, derived from the operator's key.
     fn password(&self, role: &str) -> Result<String, ProviderError> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.config.password_key.expose().as_bytes())
-            .map_err(|_| ProviderError::Config("the PostgreSQL password key is unusable".into()))?;
-        mac.update(b"emporium/postgres-role/");
-        mac.update(role.as_bytes());
-        Ok(mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        derived_password(
+            self.config.password_key.expose().as_bytes(),
+            "emporium/postgres-role/",
+            &[role],
+        )
     }
 
     /// (database, role) of a request.

@@ -24,7 +24,7 @@ use tracing::info;
 use super::{
     BoxFuture, Deletion, DeletionPolicy, Outcome, ProviderError,
     aws::{AwsApi, retry_config, sdk_error},
-    tags,
+    names, tags,
 };
 
 /// Receives after which SQS moves a message to the dead-letter queue.
@@ -82,20 +82,9 @@ pub fn queue_name(prefix: &str, tenant: &str, tenant_id: &str) -> String {
             })
             .collect()
     };
-    let key: String = if tenant_id == tenant {
-        String::new()
-    } else {
-        let key: String = tenant_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
-        if key.is_empty() {
-            key
-        } else {
-            format!("-{key}")
-        }
-    };
+    let key = names::identity_key(tenant, tenant_id)
+        .map(|key| format!("-{key}"))
+        .unwrap_or_default();
     let mut name = safe(&format!("{prefix}-{tenant}"));
     name.truncate(80 - "-order-events-dlq".len() - key.len());
     format!("{name}{key}-order-events")

@@ -21,7 +21,6 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 use tokio_postgres::{Client, NoTls, error::SqlState};
 use tracing::{info, warn};
@@ -30,7 +29,7 @@ use super::AuroraProvider;
 use crate::providers::{
     DeletionPolicy, ProviderError, SecretString,
     database::{
-        TenantDatabase,
+        TenantDatabase, derived_password,
         postgres::{pg_error, quote_ident, quote_literal},
     },
     names,
@@ -50,15 +49,9 @@ pub(super) struct MasterLogin {
 
 /// The login role of `db` (and its schema's name).
 pub fn login_role(prefix: &str, tenant: &str, tenant_id: &str) -> String {
-    let key: String = tenant_id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(8)
-        .collect();
-    if tenant_id == tenant || key.is_empty() {
-        names::postgres_identifier(prefix, tenant)
-    } else {
-        names::postgres_identifier(prefix, &format!("{tenant}-{key}"))
+    match names::identity_key(tenant, tenant_id) {
+        None => names::postgres_identifier(prefix, tenant),
+        Some(key) => names::postgres_identifier(prefix, &format!("{tenant}-{key}")),
     }
 }
 
@@ -78,22 +71,9 @@ impl AuroraProvider {
             Some(key) => key.expose().as_bytes().to_vec(),
             None => master.password.expose().as_bytes().to_vec(),
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|_| ProviderError::Config("the Aurora password key is unusable".into()))?;
-        mac.update(b"emporium/aurora-login/");
-        mac.update(cluster.as_bytes());
-        mac.update(b"/");
-        mac.update(role.as_bytes());
-        if let Some(generation) = &db.credentials_generation {
-            mac.update(b"/");
-            mac.update(generation.as_bytes());
-        }
-        Ok(mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        let mut parts = vec![cluster, role];
+        parts.extend(db.credentials_generation.as_deref());
+        derived_password(&key, "emporium/aurora-login/", &parts)
     }
 
     /// Makes sure the tenant's login role and schema exist with `password`; a no-op when this
@@ -113,11 +93,7 @@ impl AuroraProvider {
         }
         let _serialised = self.login_lock.lock().await;
         let client = self.master_client(master).await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
-            .await
-            .map_err(|e| pg_error(format!("looking up role {role}"), e))?
-            .is_some();
+        let exists = role_exists(&client, role).await?;
         // A SCRAM verifier, never the password: DDL takes no parameters, and statement text
         // reaches the server's log.
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
@@ -178,11 +154,7 @@ impl AuroraProvider {
         }
         let _serialised = self.login_lock.lock().await;
         let client = self.master_client(master).await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
-            .await
-            .map_err(|e| pg_error(format!("looking up role {role}"), e))?
-            .is_some();
+        let exists = role_exists(&client, role).await?;
         if !exists {
             return Ok(format!("login role {role} gone"));
         }
@@ -235,6 +207,14 @@ impl AuroraProvider {
         });
         Ok(client)
     }
+}
+
+async fn role_exists(client: &Client, role: &str) -> Result<bool, ProviderError> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await
+        .map_err(|e| pg_error(format!("looking up role {role}"), e))?
+        .is_some())
 }
 
 #[cfg(test)]
