@@ -56,6 +56,8 @@ cp_key=$( (cat tests/controlplane/go.mod tests/controlplane/go.sum tests/control
 go_tool controlplane "$cp_key" sh -c 'cd tests/controlplane && go build -trimpath -ldflags="$0" -o "$1" .' "$k8s_ldflags"
 go_tool helm "$HELM_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "helm.sh/helm/v3/cmd/helm@$0" && mv "$(go env GOPATH)/bin/helm" "$1"' "$HELM_VERSION"
 go_tool stripe-mock "$STRIPE_MOCK_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "github.com/stripe/stripe-mock@$0" && mv "$(go env GOPATH)/bin/stripe-mock" "$1"' "$STRIPE_MOCK_VERSION"
+# promtool (Prometheus' rule checker; module version v0.x = Prometheus 3.x).
+go_tool promtool "$PROMETHEUS_VERSION" sh -c 'GOBIN= go install -trimpath -ldflags=-s "github.com/prometheus/prometheus/cmd/promtool@$0" && mv "$(go env GOPATH)/bin/promtool" "$1"' "$PROMETHEUS_VERSION"
 
 # --- Browser test: Debian chromium and playwright-core (tests/browser) ------------------------
 scripts/install-browser.sh

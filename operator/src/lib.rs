@@ -6,5 +6,6 @@ pub mod crd;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod plugin;
 pub mod providers;
 pub mod reconcile;

@@ -100,6 +100,19 @@ async fn out_of_stock_names_the_sku_and_takes_nothing() {
         "partial reservation rolled back"
     );
     assert_eq!(stock(&app, &t, "OOS-B").await, 1);
+    // Counted for the chart's stock-out alert (`EmporiumStockOut`).
+    let metrics = app
+        .req(Method::GET, "anything", "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    assert!(
+        metrics.contains("storefront_checkouts_total{outcome=\"out_of_stock\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use crate::{
         orders::{CheckoutError, TransitionError},
         promotions::CodeRefused,
     },
+    ops::metrics::OutcomeLabels,
     payments::PaymentError,
     services::checkout::{PlaceOrderError, Placed},
 };
@@ -103,6 +104,22 @@ impl From<PlaceOrderError> for ApiError {
     }
 }
 
+/// The `outcome` label of a checkout's result.
+fn outcome<R>(placed: &Result<Placed<R>, PlaceOrderError>) -> &'static str {
+    match placed {
+        Ok(Placed::New { .. }) => "placed",
+        Ok(Placed::Replayed(_)) => "replayed",
+        Err(PlaceOrderError::Checkout(CheckoutError::OutOfStock { .. })) => "out_of_stock",
+        Err(PlaceOrderError::Payment(PaymentError::Refused(_))) => "payment_refused",
+        Err(
+            PlaceOrderError::Store(_)
+            | PlaceOrderError::Payment(_)
+            | PlaceOrderError::Checkout(CheckoutError::Store(_)),
+        ) => "failed",
+        Err(_) => "refused",
+    }
+}
+
 /// The reply a checkout records under its key: `201` and the checkout's answer.
 pub fn recorded_reply(fingerprint: &str, answer: &CheckoutResponse) -> StoredResponse {
     StoredResponse::new(fingerprint, StatusCode::CREATED, answer)
@@ -133,11 +150,18 @@ pub async fn checkout(
         parse_json(&body)?
     };
     let customer = session.map(|s| s.customer_id);
-    match state
+    let placed = state
         .checkout(&tenant)
         .place(key, cart_id, customer, req, recorded_reply)
-        .await?
-    {
+        .await;
+    state
+        .metrics
+        .checkouts
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome(&placed),
+        })
+        .inc();
+    match placed? {
         Placed::New { reply, .. } => Ok(reply.respond()),
         Placed::Replayed(stored) => Ok(stored.replay()),
     }

@@ -31,6 +31,12 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// How a checkout ended, for `storefront_checkouts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -39,6 +45,9 @@ pub struct Metrics {
     pub duration: HistogramFamily,
     pub tenants: Gauge,
     pub logins_rate_limited: Counter,
+    /// Checkouts by outcome: `placed`, `replayed`, `out_of_stock`, `payment_refused`,
+    /// `refused` (the request or the cart), `failed` (a store or provider error).
+    pub checkouts: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -49,6 +58,7 @@ impl Default for Metrics {
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_25, 2.0, 16)));
         let tenants = Gauge::default();
         let logins_rate_limited = Counter::default();
+        let checkouts = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -65,12 +75,18 @@ impl Default for Metrics {
             "Login attempts refused by the rate limit",
             logins_rate_limited.clone(),
         );
+        registry.register(
+            "checkouts",
+            "Checkouts by outcome (placed, replayed, out_of_stock, payment_refused, refused, failed)",
+            checkouts.clone(),
+        );
         Self {
             registry,
             requests,
             duration,
             tenants,
             logins_rate_limited,
+            checkouts,
         }
     }
 }
