@@ -553,8 +553,8 @@ def pool_cold_section(r: dict) -> list[str]:
     w("")
     w(f"- {c['tenants']} pooled tenants × {c['products_per_tenant']:,} products on one set of pool tables "
       f"(dynalite, bulk-loaded in {r['bulk_load_s']} s), one runtime with `--catalog-memory-mib "
-      f"{c['budget_mib']}`. `/readyz` answered {r['ready']['status']} with "
-      f"{int(r['ready']['snapshots_loaded'] or 0)} catalogs loaded; the start-up warm-up then loaded "
+      f"{c['budget_mib']}`. `/readyz` answered {r['ready']['status']} at once, with "
+      f"{int(r['ready']['snapshots_loaded'] or 0)} catalogs loaded at that moment; the start-up warm-up then loaded "
       f"{r['warmed_at_start']} tenants (it stops at half the budget).")
     w("")
     w("| phase | requests | p50 ms | p90 ms | p99 ms | max ms | full loads | load avg (1 min) |")

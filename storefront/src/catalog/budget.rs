@@ -13,8 +13,8 @@ pub const DEFAULT_BYTES: usize = 512 * 1024 * 1024;
 
 /// Share of the memory limit given to snapshots, in percent. The rest is the process itself
 /// (~35 MiB), the search answer cache (16 MiB by default), requests in flight, and what the
-/// allocator holds beyond the live bytes the budget counts: measured RSS was about 1.5× the
-/// estimate (docs/decisions/0023-pool-memory-budget-and-cells.md).
+/// allocator keeps around loads: measured RSS ≈ 120 MiB + the estimate held, at 24 and 59 MiB
+/// held (docs/decisions/0023-pool-memory-budget-and-cells.md).
 pub const LIMIT_SHARE_PERCENT: u64 = 40;
 
 /// cgroup v2, then v1: the file holding this container's memory limit.
