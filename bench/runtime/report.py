@@ -537,6 +537,50 @@ def admin_writes_section(r: dict) -> list[str]:
     return out
 
 
+def pool_cold_section(r: dict) -> list[str]:
+    """docs/benchmarks.md section from bench/results/pool-cold.json (bench/runtime/pool_cold.py)."""
+    c, m = r["config"], r["memory"]
+    seq, burst = r["sequential"], r["burst"]
+    mach = r["machine"]
+    mib = lambda x: f"{x / 1048576:.1f}"  # noqa: E731
+    out = ["## Pool replica: cold tenants under a catalog memory budget", ""]
+    w = out.append
+    w(f"Run started {r['started_at']}, took {r['total_seconds']:.0f} s. Command: `make -C bench pool-cold` "
+      f"(= `bench/runtime/pool_cold.sh`, then `bench/runtime/pool_cold.py` and this report). Runtime "
+      f"`{mach['binary']}`, commit {mach['git_commit']}{' + uncommitted changes' if mach['git_dirty'] else ''}; "
+      f"load average at start {r['loadavg_start'][0]} (2 shared cores). Issue 19 item 1; design in "
+      "`docs/decisions/0023-pool-memory-budget-and-cells.md`.")
+    w("")
+    w(f"- {c['tenants']} pooled tenants × {c['products_per_tenant']:,} products on one set of pool tables "
+      f"(dynalite, bulk-loaded in {r['bulk_load_s']} s), one runtime with `--catalog-memory-mib "
+      f"{c['budget_mib']}`. `/readyz` answered {r['ready']['status']} at once, with "
+      f"{int(r['ready']['snapshots_loaded'] or 0)} catalogs loaded at that moment; the start-up warm-up then loaded "
+      f"{r['warmed_at_start']} tenants (it stops at half the budget).")
+    w("")
+    w("| phase | requests | p50 ms | p90 ms | p99 ms | max ms | full loads | load avg (1 min) |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    sc, sw = seq["cold"], seq["warm_second_request"]
+    w(f"| cold first request, one tenant at a time | {sc['requests']} | {sc['p50_ms']} | {sc['p90_ms']} | "
+      f"{sc['p99_ms']} | {sc['max_ms']} | {seq['loads']} | {seq['loadavg_1m']} |")
+    w(f"| its second request (warm) | {sw['requests']} | {sw['p50_ms']} | {sw['p90_ms']} | {sw['p99_ms']} | "
+      f"{sw['max_ms']} | | {seq['loadavg_1m']} |")
+    w(f"| {c['burst']} concurrent first requests × {burst['tenants']} cold tenants | {burst['requests']} | "
+      f"{burst['p50_ms']} | {burst['p90_ms']} | {burst['p99_ms']} | {burst['max_ms']} | "
+      f"{burst['full_loads']} | {burst['loadavg_1m']} |")
+    w("")
+    held, rss = m["bytes_held"], m["rss"]
+    w(f"- Memory after every tenant was read: the runtime's estimate **{mib(held)} MiB held** of a "
+      f"{mib(m['budget_bytes'])} MiB budget, {m['snapshots_loaded']} snapshots loaded, {m['evictions']} "
+      f"evictions, {m['full_loads']} full loads, {m['cold_reads']} cold reads of {m['reads']}; process RSS "
+      f"{rss['rss_mib']} MiB (peak {rss['hwm_mib']} MiB), load average {m['loadavg_1m']}. RSS includes the "
+      "empty process (~35 MiB), the search answer cache and what the allocator keeps around loads.")
+    w(f"- Goal (issue 19): a cold tenant's first request under 100 ms p99 at 1,000 products: "
+      f"**{'met' if sc['p99_ms'] < 100 else 'missed'}** one at a time ({sc['p99_ms']} ms); with "
+      f"{c['burst']} requests waiting on one load, p99 {burst['p99_ms']} ms.")
+    w("")
+    return out
+
+
 def operator_section(o: dict) -> list[str]:
     out: list[str] = []
     w = out.append
@@ -786,6 +830,9 @@ def main() -> int:
     aw_path = os.path.join(os.path.dirname(RUNTIME), "admin-writes.json")
     if os.path.exists(aw_path):
         lines += admin_writes_section(json.load(open(aw_path)))
+    pc_path = os.path.join(os.path.dirname(RUNTIME), "pool-cold.json")
+    if os.path.exists(pc_path):
+        lines += pool_cold_section(json.load(open(pc_path)))
     op_path = os.path.join(os.path.dirname(RUNTIME), "operator.json")
     if os.path.exists(op_path):
         lines += operator_section(json.load(open(op_path)))

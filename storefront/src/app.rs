@@ -44,6 +44,9 @@ pub struct Settings {
     pub catalog_feed_len: u64,
     /// Bytes of search answers kept across requests (0 disables the cache).
     pub search_cache_bytes: usize,
+    /// Bytes of catalog snapshots (catalog + search index, estimated) this replica holds at
+    /// most; the least recently read tenants' are evicted beyond it.
+    pub catalog_memory_bytes: usize,
     pub session_ttl: Duration,
     /// Longest a validated session is trusted from memory.
     pub session_cache_ttl: Duration,
@@ -74,6 +77,7 @@ impl Default for Settings {
             catalog_max_staleness: Duration::from_secs(30),
             catalog_feed_len: crate::storage::dynamo::catalog::DEFAULT_FEED_LEN,
             search_cache_bytes: 16 * 1024 * 1024,
+            catalog_memory_bytes: crate::catalog::budget::DEFAULT_BYTES,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             session_cache_ttl: Duration::from_secs(30),
             cart_ttl: Duration::from_secs(14 * 24 * 3600),
@@ -115,7 +119,10 @@ pub async fn build_state(
     let redis = redis::Client::open(settings.redis_url.as_str())?;
     let bus = Bus::connect(&redis).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let catalog = Arc::new(CatalogCache::new(settings.catalog_max_staleness));
+    let catalog = Arc::new(CatalogCache::with_budget(
+        settings.catalog_max_staleness,
+        settings.catalog_memory_bytes,
+    ));
     let search_cache = Arc::new(crate::catalog::SearchCache::new(
         settings.search_cache_bytes,
     ));
@@ -165,11 +172,20 @@ pub async fn build_state(
 }
 
 impl AppState {
-    /// Loads every tenant's catalog (and search index) now, so the first shoppers do not wait.
+    /// Loads tenants' catalogs (and search indexes) in the background after start, until half
+    /// the catalog memory budget is used, so a dedicated tenant's first shoppers do not wait;
+    /// the rest of a pool's tenants load on their first request. Readiness never waits for it.
     pub async fn warm(&self) {
         let tenants = self.tenants.all();
         self.metrics.tenants.set(tenants.len() as i64);
         for t in tenants {
+            if self.catalog.held() >= self.catalog.budget() / 2 {
+                tracing::info!(
+                    loaded = self.catalog.snapshots_loaded.get(),
+                    "half the catalog memory budget is used: other tenants load on first request"
+                );
+                break;
+            }
             if let Err(e) = self.catalog.snapshot(&t.catalog).await {
                 tracing::warn!(tenant = t.id(), error = %e, "catalog not loaded at start");
             }

@@ -65,6 +65,11 @@ struct Args {
     /// Longest a validated session is trusted from memory, in seconds (0 disables the cache).
     #[arg(long, env = "EMPORIUM_SESSION_CACHE_SECS", default_value_t = 30)]
     session_cache_secs: u64,
+    /// MiB of catalog snapshots (products and search index, estimated) this replica holds; the
+    /// least recently read tenants' catalogs are evicted beyond it and load again on their next
+    /// request. Default: 40% of the container's memory limit (the plan's), or 512 MiB without one.
+    #[arg(long, env = "EMPORIUM_CATALOG_MEMORY_MIB")]
+    catalog_memory_mib: Option<u64>,
     /// MiB of search answers kept for repeated queries (0 disables the cache).
     #[arg(long, env = "EMPORIUM_SEARCH_CACHE_MIB", default_value_t = 16)]
     search_cache_mib: usize,
@@ -101,6 +106,9 @@ async fn main() -> anyhow::Result<()> {
         catalog_feed_len: args.catalog_feed_entries,
         session_cache_ttl: Duration::from_secs(args.session_cache_secs),
         search_cache_bytes: args.search_cache_mib.saturating_mul(1024 * 1024),
+        catalog_memory_bytes: emporium_storefront::catalog::budget::resolve(
+            args.catalog_memory_mib,
+        ),
         login_limit_per_ip: args.login_limit_per_ip,
         login_limit_per_email: args.login_limit_per_email,
         trust_forwarded_for: args.trust_forwarded_for,

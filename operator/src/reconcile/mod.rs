@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod build;
 pub mod cache;
+pub mod cells;
 mod context;
 mod error;
 pub mod handover;

@@ -25,6 +25,14 @@
 //! full build elsewhere. Admin writes bring the writing replica's snapshot up to date before they
 //! answer and publish a notice that makes every other replica check before serving that tenant
 //! again, so a change is visible everywhere within one feed read (a few milliseconds).
+//!
+//! Memory budget: snapshots are loaded on a tenant's first request, not at start, and the cache
+//! holds at most `budget` bytes of them (each charged its [`Snapshot::bytes`] estimate). A load
+//! or update that takes it over the budget evicts the least recently read tenants' snapshots
+//! (never the one just installed) until it fits; an evicted tenant's next request loads it
+//! whole again, once, however many requests wait for it. A tenant whose catalog alone exceeds
+//! the budget is still served: everything else is evicted for it, and it goes at the next load.
+//! Requests holding an evicted snapshot finish on it; it is freed when the last one drops it.
 
 use std::{
     collections::HashMap,
@@ -35,8 +43,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use parking_lot::RwLock;
-use prometheus_client::metrics::counter::Counter;
+use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::{
+    counter::Counter,
+    gauge::Gauge,
+    histogram::{Histogram, exponential_buckets},
+};
 
 use super::snapshot::{CatalogSource, Snapshot, build};
 use crate::domain::ports::StoreError;
@@ -69,6 +81,11 @@ struct Entry {
     current: RwLock<Option<Current>>,
     load: tokio::sync::Mutex<()>,
     refreshing: AtomicBool,
+    /// When a request last read this tenant's catalog (ms since the cache was made): what
+    /// eviction picks by.
+    last_read: AtomicU64,
+    /// Set when the tenant is forgotten: a load finishing afterwards must not stay charged.
+    removed: AtomicBool,
 }
 
 pub struct CatalogCache {
@@ -87,6 +104,27 @@ pub struct CatalogCache {
     /// Changes the feed could not cover (trimmed past the snapshot's version, or a version
     /// counted without an entry), so the catalog was loaded whole.
     pub feed_gaps: Counter,
+    /// Bytes of snapshots this replica may hold ([`Snapshot::bytes`] summed).
+    budget: usize,
+    /// Bytes of snapshots held now (installed and not evicted).
+    pub bytes_held: Gauge,
+    /// Tenants whose snapshot is in memory.
+    pub snapshots_loaded: Gauge,
+    /// The budget, as a metric.
+    pub budget_bytes: Gauge,
+    /// Snapshots dropped to stay within the budget.
+    pub evictions: Counter,
+    /// Requests for a tenant's catalog (`snapshot` calls).
+    pub reads: Counter,
+    /// How long requests that found their tenant's catalog not in memory waited for it (the
+    /// cold-load cost a shopper sees; its count is the number of such requests).
+    pub cold_reads: Histogram,
+    /// Requests that found their tenant's catalog not in memory (the histogram's count).
+    pub cold_read_count: Counter,
+    /// Started when the cache was made; `last_read` counts from it.
+    epoch: Instant,
+    /// One eviction pass at a time (passes are short: a scan of the tenants).
+    evicting: Mutex<()>,
 }
 
 /// How much checking a caller asks for.
@@ -116,8 +154,16 @@ impl CatalogCache {
     /// The full reload safety net, as a multiple of `max_staleness` (jittered down to half).
     pub const RELOAD_FACTOR: u32 = 20;
 
+    /// A cache without a memory budget (tests and single-tenant tools).
     pub fn new(max_staleness: Duration) -> Self {
+        Self::with_budget(max_staleness, usize::MAX)
+    }
+
+    /// A cache that holds at most `budget` bytes of snapshots (see the module docs).
+    pub fn with_budget(max_staleness: Duration, budget: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let budget_bytes = Gauge::default();
+        budget_bytes.set(i64::try_from(budget).unwrap_or(i64::MAX));
         Self {
             entries: RwLock::default(),
             max_staleness,
@@ -127,7 +173,32 @@ impl CatalogCache {
             checks: Counter::default(),
             applies: Counter::default(),
             feed_gaps: Counter::default(),
+            budget,
+            bytes_held: Gauge::default(),
+            snapshots_loaded: Gauge::default(),
+            budget_bytes,
+            evictions: Counter::default(),
+            reads: Counter::default(),
+            // 1 ms to ~16 s.
+            cold_reads: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            cold_read_count: Counter::default(),
+            epoch: Instant::now(),
+            evicting: Mutex::new(()),
         }
+    }
+
+    /// The memory budget in bytes.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Bytes of snapshots held now.
+    pub fn held(&self) -> usize {
+        usize::try_from(self.bytes_held.get()).unwrap_or(0)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn entry(&self, tenant: &str) -> Arc<Entry> {
@@ -145,8 +216,70 @@ impl CatalogCache {
         entry.current.read().clone()
     }
 
+    /// Makes `current` the entry's snapshot, charges it to the budget and evicts others
+    /// while over it.
     fn install(&self, entry: &Entry, current: Current) {
-        *entry.current.write() = Some(current);
+        let new = current.snap.bytes;
+        let old = entry.current.write().replace(current);
+        match old {
+            Some(old) => self.charge(new, old.snap.bytes),
+            None => {
+                self.charge(new, 0);
+                self.snapshots_loaded.inc();
+            }
+        }
+        if entry.removed.load(Ordering::SeqCst) {
+            self.evict(entry);
+            return;
+        }
+        self.evict_over_budget(entry);
+    }
+
+    /// Adjusts the bytes held by a snapshot of `new` bytes replacing one of `old`.
+    fn charge(&self, new: usize, old: usize) {
+        let delta = i64::try_from(new).unwrap_or(i64::MAX) - i64::try_from(old).unwrap_or(i64::MAX);
+        self.bytes_held.inc_by(delta);
+    }
+
+    /// Drops the entry's snapshot (if it has one) and its charge; true if it had one.
+    fn evict(&self, entry: &Entry) -> bool {
+        let Some(old) = entry.current.write().take() else {
+            return false;
+        };
+        self.charge(0, old.snap.bytes);
+        self.snapshots_loaded.dec();
+        true
+    }
+
+    /// Evicts the least recently read snapshots other than `keep`'s until the cache is within
+    /// its budget (or nothing else is left).
+    fn evict_over_budget(&self, keep: &Entry) {
+        if self.held() <= self.budget {
+            return;
+        }
+        let _one_pass = self.evicting.lock();
+        while self.held() > self.budget {
+            let victim = {
+                let entries = self.entries.read();
+                entries
+                    .iter()
+                    .filter(|(_, e)| !std::ptr::eq(e.as_ref(), keep) && e.current.read().is_some())
+                    .min_by_key(|(_, e)| e.last_read.load(Ordering::Relaxed))
+                    .map(|(tenant, e)| (tenant.clone(), e.clone()))
+            };
+            let Some((tenant, victim)) = victim else {
+                tracing::warn!(
+                    held = self.held(),
+                    budget = self.budget,
+                    "one tenant's catalog exceeds the catalog memory budget; serving it anyway"
+                );
+                return;
+            };
+            if self.evict(&victim) {
+                self.evictions.inc();
+                tracing::debug!(%tenant, held = self.held(), budget = self.budget, "catalog evicted");
+            }
+        }
     }
 
     /// The tenant's catalog. A missing or invalidated snapshot, or one not verified for
@@ -157,7 +290,17 @@ impl CatalogCache {
         store: &S,
     ) -> Result<Arc<Snapshot>, StoreError> {
         let entry = self.entry(store.tenant());
-        if let Some(cur) = Self::current(&entry)
+        self.reads.inc();
+        entry.last_read.store(self.now_ms(), Ordering::Relaxed);
+        let current = Self::current(&entry);
+        if current.is_none() {
+            let started = Instant::now();
+            let snap = self.revalidate(&entry, store, Mode::Serve).await;
+            self.cold_reads.observe(started.elapsed().as_secs_f64());
+            self.cold_read_count.inc();
+            return snap;
+        }
+        if let Some(cur) = current
             && cur.generation == entry.generation.load(Ordering::Acquire)
             && cur.verified_at.elapsed() < self.hard_staleness
         {
@@ -211,8 +354,13 @@ impl CatalogCache {
         }
     }
 
+    /// Drops a tenant this replica no longer serves (and its snapshot's charge).
     pub fn forget(&self, tenant: &str) {
-        self.entries.write().remove(tenant);
+        let removed = self.entries.write().remove(tenant);
+        if let Some(e) = removed {
+            e.removed.store(true, Ordering::SeqCst);
+            self.evict(&e);
+        }
     }
 
     /// Makes the entry current: reuses what a concurrent caller just verified, else reads the

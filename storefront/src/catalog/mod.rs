@@ -2,10 +2,12 @@
 //!
 //! - [`snapshot`]: one immutable [`Snapshot`] per tenant (the compact catalog and its search
 //!   index), where it is loaded from ([`CatalogSource`]) and how it is built.
-//! - [`cache`]: the per-tenant [`CatalogCache`] of snapshots and its documented staleness bound.
+//! - [`cache`]: the per-tenant [`CatalogCache`] of snapshots, its documented staleness bound
+//!   and its memory budget (least recently read tenants evicted; [`budget`] sizes it).
 //! - [`search`]: the tantivy [`SearchIndex`] a snapshot holds, rebuilt with every snapshot.
 //! - [`search_cache`]: the bounded [`SearchCache`] of search answers, keyed by snapshot.
 
+pub mod budget;
 pub mod cache;
 pub mod search;
 pub mod search_cache;

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    DocId, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Score, Searcher,
+    SegmentReader, TantivyDocument, Term,
     collector::{Collector, SegmentCollector},
     columnar::Column,
+    directory::RamDirectory,
     doc,
     indexer::{IndexWriterOptions, LogMergePolicy},
     query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery},
@@ -62,6 +63,8 @@ struct Fields {
 /// A tantivy index shared by the snapshots derived from one full build.
 struct LiveIndex {
     index: Index,
+    /// Where the index's files are (in RAM): what it holds is what they add up to.
+    files: RamDirectory,
     reader: IndexReader,
     fields: Fields,
     /// The generation of the newest [`SearchIndex`] over this index (only it may be updated),
@@ -160,6 +163,7 @@ impl SegmentCollector for SegmentMatches {
 /// Adds products in catalog order (the first added is position 0).
 pub struct SearchIndexBuilder {
     index: Index,
+    files: RamDirectory,
     writer: IndexWriter,
     docs: Documents,
     next: u64,
@@ -185,6 +189,7 @@ impl SearchIndexBuilder {
         Ok(SearchIndex {
             live: Arc::new(LiveIndex {
                 index: self.index,
+                files: self.files,
                 reader,
                 fields,
                 head: Mutex::new(0),
@@ -235,10 +240,12 @@ impl SearchIndex {
             attributes: schema.add_text_field("attributes", text),
             pos: schema.add_u64_field(POSITION, FAST | INDEXED),
         };
-        let index = Index::create_in_ram(schema.build());
+        let files = RamDirectory::create();
+        let index = Index::create(files.clone(), schema.build(), IndexSettings::default())?;
         let writer = index.writer_with_num_threads(1, WRITER_ARENA)?;
         Ok(SearchIndexBuilder {
             index,
+            files,
             writer,
             docs: Documents {
                 fields,
@@ -295,6 +302,13 @@ impl SearchIndex {
         };
         *head = generation;
         Ok(updated)
+    }
+
+    /// Bytes the index holds: the sum of its files in RAM (segments of the current commit, and
+    /// of older ones until tantivy collects them; deletes are bitset files). Segment readers
+    /// read those bytes in place, so the searcher adds only small per-segment structures.
+    pub fn heap_bytes(&self) -> usize {
+        self.live.files.total_mem_usage()
     }
 
     /// Every product matching all words of `text` (each word exactly or within its typo

@@ -29,6 +29,9 @@ pub struct Snapshot {
     /// When the catalog was last loaded whole (snapshots derived by [`Snapshot::apply`] keep
     /// their base's).
     pub(super) loaded_at: Instant,
+    /// Estimated heap bytes of the catalog and its search index (what the cache's memory
+    /// budget charges for it; see [`Catalog::heap_bytes`] and [`SearchIndex::heap_bytes`]).
+    pub bytes: usize,
 }
 
 impl Snapshot {
@@ -64,6 +67,7 @@ impl Snapshot {
         let applied = self.catalog.apply(delta);
         let search = self.search.apply(&applied.unindexed, &applied.indexed)?;
         Ok(Snapshot {
+            bytes: applied.catalog.heap_bytes() + search.heap_bytes(),
             catalog: applied.catalog,
             search,
             version,
@@ -151,6 +155,7 @@ pub(super) fn build(
     }
     let search = index.finish().map_err(search_err)?;
     Ok(Snapshot {
+        bytes: catalog.heap_bytes() + search.heap_bytes(),
         catalog,
         search,
         version,

@@ -119,6 +119,41 @@ impl Metrics {
             catalog.feed_gaps.clone(),
         );
         self.registry.register(
+            "catalog_memory_budget_bytes",
+            "Bytes of catalog snapshots (catalog and search index, estimated) this replica may hold",
+            catalog.budget_bytes.clone(),
+        );
+        self.registry.register(
+            "catalog_bytes_held",
+            "Bytes of catalog snapshots (estimated) held now",
+            catalog.bytes_held.clone(),
+        );
+        self.registry.register(
+            "catalog_snapshots_loaded",
+            "Tenants whose catalog snapshot is in memory",
+            catalog.snapshots_loaded.clone(),
+        );
+        self.registry.register(
+            "catalog_evictions",
+            "Catalog snapshots evicted (least recently read) to stay within the memory budget",
+            catalog.evictions.clone(),
+        );
+        self.registry.register(
+            "catalog_reads",
+            "Requests for a tenant's catalog snapshot",
+            catalog.reads.clone(),
+        );
+        self.registry.register(
+            "catalog_cold_reads",
+            "Requests whose tenant's catalog was not in memory (1 - this / catalog_reads is the hit rate)",
+            catalog.cold_read_count.clone(),
+        );
+        self.registry.register(
+            "catalog_cold_read_seconds",
+            "Wait of requests whose tenant's catalog was not in memory (loaded on first request or after eviction)",
+            catalog.cold_reads.clone(),
+        );
+        self.registry.register(
             "search_cache_hits",
             "Search answers served from the cache",
             search.hits.clone(),

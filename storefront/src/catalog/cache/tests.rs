@@ -22,6 +22,7 @@ struct Db {
 /// `delay`), version reads and change reads.
 #[derive(Clone)]
 struct Fake {
+    tenant: Arc<str>,
     db: Arc<parking_lot::Mutex<Db>>,
     fetches: Arc<AtomicU64>,
     version_reads: Arc<AtomicU64>,
@@ -31,7 +32,13 @@ struct Fake {
 
 impl Fake {
     fn new(delay: Duration) -> Self {
+        Self::named("t", delay)
+    }
+
+    /// A fake catalog of the tenant `tenant`.
+    fn named(tenant: &str, delay: Duration) -> Self {
         Self {
+            tenant: tenant.into(),
             db: Arc::default(),
             fetches: Arc::default(),
             version_reads: Arc::default(),
@@ -103,7 +110,7 @@ impl Fake {
 
 impl CatalogSource for Fake {
     fn tenant(&self) -> &str {
-        "t"
+        &self.tenant
     }
 
     async fn version(&self) -> Result<u64, StoreError> {
@@ -438,4 +445,152 @@ async fn snapshots_get_distinct_serials_and_check_points_are_jittered() {
     assert_eq!(serials.len(), 8);
     points.dedup();
     assert!(points.len() > 1, "check points differ between loads");
+}
+
+/// A tenant `name` holding `n` products (loaded with `delay`).
+fn stocked(name: &str, n: usize, delay: Duration) -> Fake {
+    let store = Fake::named(name, delay);
+    let products: Vec<Product> = (0..n)
+        .map(|i| {
+            product(
+                &format!("{name} chair {i}"),
+                100 + i as i64,
+                (i % 60) as u32,
+                &["seating"],
+            )
+        })
+        .collect();
+    store.put_products(&products);
+    store
+}
+
+#[tokio::test]
+async fn a_snapshot_is_charged_about_its_json_plus_the_index() {
+    let cache = cache(Duration::from_secs(60));
+    let store = stocked("a", 1000, Duration::ZERO);
+    let snap = cache.snapshot(&store).await.unwrap();
+    let json: usize = store
+        .db
+        .lock()
+        .products
+        .iter()
+        .map(|p| serde_json::to_vec(p).unwrap().len())
+        .sum();
+    let index = snap.search.heap_bytes();
+    assert!(index > 10_000, "the index is counted: {index} bytes");
+    assert!(
+        snap.bytes > json + index && snap.bytes < 2 * json + index,
+        "{} bytes charged for {json} bytes of JSON and a {index}-byte index",
+        snap.bytes
+    );
+    assert_eq!(cache.held(), snap.bytes);
+    assert_eq!(cache.snapshots_loaded.get(), 1);
+    // An incremental update re-charges the tenant at its new size, not on top.
+    store.put_products(&[product("Lamp", 100, 1, &[])]);
+    let after = cache.refresh(&store).await.unwrap();
+    assert_eq!(cache.applies.get(), 1);
+    assert!(after.bytes > snap.bytes);
+    assert_eq!(cache.held(), after.bytes);
+    assert_eq!(cache.snapshots_loaded.get(), 1);
+}
+
+#[tokio::test]
+async fn over_the_budget_the_least_recently_read_tenant_is_evicted_and_reloads_on_its_next_read() {
+    let size = {
+        let probe = cache(Duration::from_secs(60));
+        probe
+            .snapshot(&stocked("probe", 200, Duration::ZERO))
+            .await
+            .unwrap()
+            .bytes
+    };
+    // Room for two tenants of that size, not three.
+    let cache = Arc::new(CatalogCache::with_budget(
+        Duration::from_secs(60),
+        size * 5 / 2,
+    ));
+    let (a, b, c) = (
+        stocked("a", 200, Duration::ZERO),
+        stocked("b", 200, Duration::ZERO),
+        stocked("c", 200, Duration::ZERO),
+    );
+    cache.snapshot(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    cache.snapshot(&b).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // `a` is read again, so `b` is now the least recently read.
+    cache.snapshot(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    cache.snapshot(&c).await.unwrap();
+    assert_eq!(cache.evictions.get(), 1);
+    assert_eq!(cache.snapshots_loaded.get(), 2);
+    assert!(
+        cache.held() <= cache.budget(),
+        "{} > {}",
+        cache.held(),
+        cache.budget()
+    );
+    assert_eq!((a.fetches(), b.fetches(), c.fetches()), (1, 1, 1));
+    // `a` and `c` are served from memory; `b` loads again (and evicts `c`, now the oldest).
+    cache.snapshot(&c).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    cache.snapshot(&a).await.unwrap();
+    assert_eq!((a.fetches(), c.fetches()), (1, 1));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = cache.snapshot(&b).await.unwrap();
+    assert_eq!(again.catalog.len(), 200);
+    assert_eq!(b.fetches(), 2, "the evicted tenant was loaded again");
+    assert_eq!(cache.evictions.get(), 2);
+    assert_eq!(cache.loads.get(), 4);
+    cache.snapshot(&a).await.unwrap();
+    assert_eq!(a.fetches(), 1, "`a` stayed");
+    assert!(cache.held() <= cache.budget());
+    // Two reads found their tenant cold: the first of each tenant and `b`'s after eviction.
+    assert_eq!(cache.cold_read_count.get(), 4);
+    assert_eq!(cache.reads.get(), 8);
+}
+
+#[tokio::test]
+async fn an_evicted_tenant_reloads_current_data_once_however_many_requests_wait() {
+    let cache = Arc::new(CatalogCache::with_budget(Duration::from_secs(60), 1));
+    let (a, b) = (
+        stocked("a", 50, Duration::from_millis(100)),
+        stocked("b", 50, Duration::ZERO),
+    );
+    cache.snapshot(&a).await.unwrap();
+    // Reading `b` evicts `a` (the budget holds one tenant, barely: each exceeds it alone).
+    cache.snapshot(&b).await.unwrap();
+    assert_eq!(cache.evictions.get(), 1);
+    assert_eq!(cache.snapshots_loaded.get(), 1);
+    // While `a` is out of memory its catalog changes (no replica follows its feed now).
+    a.put_products(&[product("Brass lamp", 4200, 7, &[])]);
+    let reads = futures::future::join_all((0..16).map(|_| {
+        let (cache, a) = (cache.clone(), a.clone());
+        async move { cache.snapshot(&a).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(a.fetches(), 2, "one load for sixteen cold requests");
+    assert!(reads.iter().all(|s| Arc::ptr_eq(s, &reads[0])));
+    assert_eq!(
+        reads[0].catalog.len(),
+        51,
+        "with the change made while evicted"
+    );
+    let hits = reads[0].search.search("brass").unwrap().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(cache.cold_read_count.get(), 2 + 16);
+    assert_eq!(cache.snapshots_loaded.get(), 1, "and `b` made room");
+}
+
+#[tokio::test]
+async fn a_forgotten_tenant_frees_its_share_of_the_budget() {
+    let cache = cache(Duration::from_secs(60));
+    let a = stocked("a", 20, Duration::ZERO);
+    let b = stocked("b", 20, Duration::ZERO);
+    cache.snapshot(&a).await.unwrap();
+    let held_b = cache.snapshot(&b).await.unwrap().bytes;
+    cache.forget("a");
+    assert_eq!(cache.held(), held_b);
+    assert_eq!(cache.snapshots_loaded.get(), 1);
+    assert_eq!(cache.evictions.get(), 0, "forgetting is not evicting");
 }

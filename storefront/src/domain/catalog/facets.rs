@@ -103,6 +103,26 @@ impl FacetTable {
         counts
     }
 
+    /// Heap bytes of the table: its arrays, interned strings and hash indexes (a hash map is
+    /// charged its capacity in keys and values plus a control byte each, as hashbrown lays
+    /// them out).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        fn map<K, V>(m: &HashMap<K, V>) -> usize {
+            m.capacity() * (size_of::<K>() + size_of::<V>() + 1)
+        }
+        let strings = |v: &[Box<str>]| v.iter().map(|s| s.len()).sum::<usize>();
+        // Each interned string is held twice: in its array and as its index's key.
+        2 * (strings(&self.categories) + strings(&self.names))
+            + 2 * self.pairs.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + (self.categories.capacity() + self.names.capacity()) * size_of::<Box<str>>()
+            + self.pairs.capacity() * size_of::<(u32, Box<str>)>()
+            + map(&self.category_index)
+            + map(&self.pair_index)
+            + map(&self.name_index)
+            + self.codes.capacity() * size_of::<u32>()
+    }
+
     /// Frees spare capacity once every product is in.
     pub fn shrink(&mut self) {
         self.codes.shrink_to_fit();

@@ -294,6 +294,38 @@ impl Catalog {
         }
     }
 
+    /// Heap bytes this catalog holds, counted from its allocations' capacities: every item's
+    /// JSON (also when shared with another snapshot: each snapshot is charged in full), the
+    /// arrays, the SKU text and the facet table. Allocator rounding and fragmentation are not
+    /// in it (docs/decisions/0023-*, *What was measured*, compares it with RSS).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let strings = |v: &[Box<str>]| v.iter().map(|s| s.len()).sum::<usize>();
+        self.items.capacity() * size_of::<Item>()
+            + self.items.iter().map(|i| i.json.len()).sum::<usize>()
+            + self.categories.capacity() * size_of::<Category>()
+            + self
+                .categories
+                .iter()
+                .map(|c| {
+                    c.id.capacity()
+                        + c.name.capacity()
+                        + c.parent_id.as_ref().map_or(0, String::capacity)
+                })
+                .sum::<usize>()
+            + self.by_id.capacity() * size_of::<u32>()
+            + self.sku_text.capacity()
+            + self.skus.capacity() * size_of::<SkuRow>()
+            + self.currencies.capacity() * size_of::<Box<str>>()
+            + strings(&self.currencies)
+            + self
+                .orders
+                .iter()
+                .map(|o| o.capacity() * size_of::<u32>())
+                .sum::<usize>()
+            + self.facets.heap_bytes()
+    }
+
     /// Products in the catalog.
     pub fn len(&self) -> usize {
         self.live
