@@ -144,8 +144,9 @@ async fn an_order_event_reaches_the_shoppers_mail_and_a_flaky_webhook_once_despi
     )
     .await;
     assert_eq!(s, 201, "{order}");
-    let total =
-        emporium_storefront::pages::money(&serde_json::from_value(order["order"]["total"].clone()).unwrap());
+    let total = emporium_storefront::pages::money(
+        &serde_json::from_value(order["order"]["total"].clone()).unwrap(),
+    );
 
     // The relay puts the event into the queue; make redelivery quick for the "crash".
     assert_eq!(
