@@ -8,6 +8,7 @@ use axum::Router;
 use crate::{
     catalog::CatalogCache,
     live::StockFeed,
+    notifications::{Notifier, NotifySettings},
     ops::metrics::Metrics,
     services::{
         accounts::Accounts, carts::Carts, catalog_admin::CatalogAdmin, checkout::Checkout,
@@ -61,6 +62,8 @@ pub struct Settings {
     pub login_window: Duration,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a load balancer).
     pub trust_forwarded_for: bool,
+    /// Shopper mails and merchant webhooks (`crate::notifications`).
+    pub notifications: NotifySettings,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             login_limit_per_email: 5,
             login_window: Duration::from_secs(300),
             trust_forwarded_for: false,
+            notifications: NotifySettings::default(),
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct AppState {
     pub stock_feed: Arc<StockFeed>,
     /// Sends order events from the outbox to SQS.
     pub relay: Arc<OutboxRelay>,
+    /// Consumes the order-event queues and sends mails and webhooks.
+    pub notifier: Arc<Notifier>,
 }
 
 /// Connects to Redis and DynamoDB and starts listening for other replicas' notices.
@@ -128,9 +134,11 @@ pub async fn build_state(
     ));
     // Queues are created where tables are: in development; in clusters the operator owns both.
     let relay = Arc::new(OutboxRelay::new(aws).creating_queues(settings.create_tables));
+    let notifier = Arc::new(Notifier::new(aws, settings.notifications.clone()));
     let mut metrics = Metrics::default();
     metrics.register_caches(&catalog, &search_cache);
     metrics.register_relay(&relay);
+    metrics.register_notifier(&notifier);
     let state = AppState {
         tenants: Arc::new(
             Tenants::new(
@@ -155,6 +163,7 @@ pub async fn build_state(
             .unwrap_or_default(),
         stock_feed: Arc::default(),
         relay,
+        notifier,
     };
     let (catalog, sessions) = (state.catalog.clone(), state.sessions.clone());
     bus.subscribe(

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod domain;
 pub mod http;
 pub mod live;
+pub mod notifications;
 pub mod ops;
 pub mod pages;
 pub mod payments;

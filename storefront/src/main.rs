@@ -4,7 +4,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::Parser;
-use emporium_storefront::{Settings, app, ops::telemetry, tenants, workers};
+use emporium_storefront::{
+    Settings, app,
+    notifications::{self, NotifySettings, mail::Locale},
+    ops::telemetry,
+    tenants, workers,
+};
 
 // mimalloc returns freed memory to the OS where glibc kept catalog reloads' garbage resident
 // (docs/decisions/0011-runtime-catalog-memory-and-caching.md).
@@ -86,6 +91,32 @@ struct Args {
     /// merchant marks it paid or cancels it.
     #[arg(long, env = "EMPORIUM_MANUAL_PAYMENT_HOLD_MINS")]
     manual_payment_hold_mins: Option<u64>,
+    /// Sender of shopper mails (receipts, shipping, refunds) through SES: an address SES has
+    /// verified, or one of a verified domain. Unset: no mail is sent; webhooks still are.
+    #[arg(long, env = "EMPORIUM_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// Language of shopper mails.
+    #[arg(long, env = "EMPORIUM_MAIL_LOCALE", value_enum, default_value = "en")]
+    mail_locale: Locale,
+    /// Seconds before a failed mail or webhook is first retried; each retry doubles the wait.
+    #[arg(long, env = "EMPORIUM_NOTIFY_RETRY_BASE_SECS", default_value_t = 30)]
+    notify_retry_base_secs: u64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long, env = "EMPORIUM_NOTIFY_RETRY_MAX_SECS", default_value_t = 3600)]
+    notify_retry_max_secs: u64,
+    /// Hours after the event a mail or webhook is still retried; then it fails.
+    #[arg(long, env = "EMPORIUM_NOTIFY_RETRY_WINDOW_HOURS", default_value_t = 24)]
+    notify_retry_window_hours: u64,
+    /// Failed webhook attempts in a row after which the subscription is disabled.
+    #[arg(long, env = "EMPORIUM_WEBHOOK_DISABLE_AFTER", default_value_t = 30)]
+    webhook_disable_after: i32,
+    /// Accept `http://` webhook URLs on loopback (development only).
+    #[arg(long, env = "EMPORIUM_ALLOW_LOOPBACK_WEBHOOKS")]
+    allow_loopback_webhooks: bool,
+    /// Seconds between polls of a tenant's order-event queue when this replica's relay sent
+    /// it nothing (a queue this replica just sent to is polled at once).
+    #[arg(long, env = "EMPORIUM_NOTIFY_IDLE_POLL_SECS", default_value_t = 60)]
+    notify_idle_poll_secs: u64,
 }
 
 #[tokio::main]
@@ -115,6 +146,19 @@ async fn main() -> anyhow::Result<()> {
         manual_payment_hold: args
             .manual_payment_hold_mins
             .map(|m| Duration::from_secs(m * 60)),
+        notifications: NotifySettings {
+            mail_from: args.mail_from.clone(),
+            mail_locale: args.mail_locale,
+            // Development (moto): the runtime makes what the operator makes in clusters.
+            verify_sender: args.create_tables,
+            retry_base: Duration::from_secs(args.notify_retry_base_secs.max(1)),
+            retry_max_delay: Duration::from_secs(args.notify_retry_max_secs.max(1)),
+            retry_window: Duration::from_secs(args.notify_retry_window_hours * 3600),
+            webhook_disable_after: args.webhook_disable_after.max(1),
+            allow_loopback_webhooks: args.allow_loopback_webhooks,
+            idle_poll: Duration::from_secs(args.notify_idle_poll_secs.max(1)),
+            ..NotifySettings::default()
+        },
         ..Settings::default()
     };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -152,6 +196,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move { warm.warm().await });
     // Reservation expiry and the order-event outbox relay run on every replica.
     workers::spawn(&state.tenants, &state.relay);
+    // Order events from the tenants' queues become mails and webhooks (decision 0022).
+    notifications::spawn(
+        state.notifier.clone(),
+        state.relay.clone(),
+        state.tenants.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -19,6 +19,7 @@ pub mod payments;
 pub mod search;
 pub mod staff;
 pub mod store_settings;
+pub mod webhooks;
 
 use axum::{
     Router,
@@ -26,7 +27,7 @@ use axum::{
     http::{HeaderName, StatusCode, header},
     middleware,
     response::Response,
-    routing::{delete, get, post, put},
+    routing::{delete, get, patch, post, put},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -120,6 +121,15 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tokens/{id}/rotate", post(staff::rotate_token))
         .route("/admin/admin-key", delete(staff::retire_admin_key))
         .route("/admin/audit", get(staff::audit))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/admin/webhooks/{id}",
+            patch(webhooks::update).delete(webhooks::remove),
+        )
+        .route("/admin/notifications/deliveries", get(webhooks::deliveries))
         // Every admin write an authenticated caller attempts lands in the audit log.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

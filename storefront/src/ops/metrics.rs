@@ -189,6 +189,29 @@ impl Metrics {
         );
     }
 
+    pub fn register_notifier(&mut self, n: &crate::notifications::Notifier) {
+        self.registry.register(
+            "notifications_events_consumed",
+            "Order events taken from the order-event queues (deliveries stored)",
+            n.events_consumed.clone(),
+        );
+        self.registry.register(
+            "notifications_sent",
+            "Mails and webhook deliveries sent",
+            n.sent.clone(),
+        );
+        self.registry.register(
+            "notifications_attempts_failed",
+            "Mail and webhook attempts that failed (each is retried until its window ends)",
+            n.attempts_failed.clone(),
+        );
+        self.registry.register(
+            "notifications_failed",
+            "Deliveries given up (retry window over, or subscription deleted or disabled)",
+            n.failed.clone(),
+        );
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {

@@ -31,6 +31,8 @@ use crate::http;
         http::staff::owner_invitation, http::staff::list_tokens, http::staff::create_token,
         http::staff::rotate_token, http::staff::delete_token, http::staff::retire_admin_key,
         http::staff::audit,
+        http::webhooks::create, http::webhooks::list, http::webhooks::update, http::webhooks::remove,
+        http::webhooks::deliveries,
     ),
     components(schemas(crate::domain::catalog::Sort)),
     modifiers(&Security, &CommonResponses),

@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "staff",
         include_str!("../../migrations/0110_staff.sql"),
     ),
+    (
+        120,
+        "notifications",
+        include_str!("../../migrations/0120_notifications.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

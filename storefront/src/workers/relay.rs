@@ -8,7 +8,7 @@
 //! waits, and the sum and the oldest event's age are gauges.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -146,6 +146,9 @@ pub struct OutboxRelay {
     pub backlog_events: Gauge,
     /// Age of the oldest of them (`storefront_outbox_oldest_unsent_seconds`; 0 when none).
     pub oldest_unsent_seconds: Gauge,
+    /// Tenants this replica sent events for since the notifications worker last asked, so it
+    /// polls their queues at once rather than at its idle interval.
+    recently_sent: Mutex<HashSet<String>>,
 }
 
 impl OutboxRelay {
@@ -160,6 +163,7 @@ impl OutboxRelay {
             backlog: Mutex::default(),
             backlog_events: Gauge::default(),
             oldest_unsent_seconds: Gauge::default(),
+            recently_sent: Mutex::default(),
         }
     }
 
@@ -169,9 +173,14 @@ impl OutboxRelay {
         self
     }
 
+    /// The tenants sent events for since the last call.
+    pub fn take_recently_sent(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.recently_sent.lock())
+    }
+
     /// The tenant's queue: the operator's (config), else looked up (or created in development)
     /// by the name derived from the tenant id.
-    async fn queue_url(&self, tenant: &TenantRuntime) -> Result<String, SqsError> {
+    pub async fn queue_url(&self, tenant: &TenantRuntime) -> Result<String, SqsError> {
         if let Some(url) = &tenant.config.order_events_queue_url {
             return Ok(url.clone());
         }
@@ -298,6 +307,9 @@ async fn relay_with_backoff(relay: &OutboxRelay, tenant: &TenantRuntime) {
     match relay_tenant(relay, tenant).await {
         Ok(sent) => {
             relay.relayed.inc_by(sent as u64);
+            if sent > 0 {
+                relay.recently_sent.lock().insert(id.to_owned());
+            }
             relay.backlog.lock().remove(id);
             if let Some(b) = relay.backoff.lock().remove(id) {
                 relay.backing_off.dec();
