@@ -211,11 +211,11 @@ start_metrics_server() {
     --authentication-kubeconfig="$state/metrics-server.kubeconfig" \
     --authorization-kubeconfig="$state/metrics-server.kubeconfig" \
     --bind-address="$NODE_IP" --secure-port="$port" \
-    --tls-cert-file="$state/pki/metrics-server.crt" --tls-private-key-file="$state/pki/metrics-server.key" \
+    --tls-cert-file="$state/pki/metrics-server-serving.crt" --tls-private-key-file="$state/pki/metrics-server-serving.key" \
     --kubelet-certificate-authority="$root/.state/controlplane/pki/ca.crt" \
     --kubelet-preferred-address-types=InternalIP --kubelet-use-node-status-port \
     --node-selector=emporium.dev/node=real \
-    --metric-resolution=10s
+    --metric-resolution=15s --kubelet-request-timeout=5s
   ca=$(base64 -w0 "$root/.state/controlplane/pki/ca.crt")
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: rbac.authorization.k8s.io/v1
@@ -452,7 +452,7 @@ start() {
   client_kubeconfig kube-proxy system:kube-proxy ""
   client_kubeconfig metrics-server system:metrics-server ""
   server_cert kubelet-serving "system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
-  server_cert metrics-server metrics-server "DNS:metrics-server.kube-system.svc,IP:$NODE_IP"
+  server_cert metrics-server-serving metrics-server "DNS:metrics-server.kube-system.svc,IP:$NODE_IP"
   # The API server authorizes with RBAC only (no Node authorizer): bind the node's user to the
   # built-in system:node role. system:kube-proxy is bound to system:node-proxier already.
   kubectl create clusterrolebinding emporium-node --clusterrole=system:node --user="system:node:$NODE_NAME" \

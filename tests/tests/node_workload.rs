@@ -213,7 +213,7 @@ async fn runtime_pods_recover_hold_their_budget_and_autoscale_on_real_cpu() {
         .and_then(|s| s.conditions)
         .unwrap_or_default()
         .iter()
-        .any(|c| c.type_ == "Available" && c.status == "True");
+        .any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"));
     assert!(available, "Ready while the Deployment is not Available");
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let before = live_pods(&pods, &name).await.expect("pods");
@@ -285,7 +285,7 @@ async fn runtime_pods_recover_hold_their_budget_and_autoscale_on_real_cpu() {
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &namespace);
     let replicas = || async {
         let d = deployments.get("storefront").await?;
-        Ok::<_, anyhow::Error>(d.spec.and_then(|s| s.replicas).unwrap_or_default())
+        Ok::<_, anyhow::Error>(d.spec.replicas.unwrap_or_default())
     };
     let current_cpu = || async {
         let hpa = hpas.get("storefront").await?;
