@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and installs what the real node needs (opt-in; see docs/real-node.md), pinned in
 # scripts/versions.env, from the Go module proxy: containerd (+ containerd-shim-runc-v2, ctr),
-# runc, the CNI plugins, crictl, and kubelet + kube-proxy (tests/node, one binary `kubenode`,
+# runc, the CNI plugins, metrics-server, crictl, and kubelet + kube-proxy (tests/node, one binary `kubenode`,
 # from the same k8s.io/kubernetes as the control plane). Binaries are cached outside the checkout
 # in ~/.cache/emporium/bin keyed by version (or source hash) and linked into .bin/, like
 # scripts/install-tools.sh does. Idempotent: when everything is cached it takes about a second.
@@ -58,6 +58,13 @@ d=$(cached_dir cni-plugins "$CNI_PLUGINS_VERSION" sh -c '
     $p/main/bridge@$0 $p/main/loopback@$0 $p/ipam/host-local@$0 $p/meta/portmap@$0' "$CNI_PLUGINS_VERSION")
 ln -sfn "$d" .bin/cni
 
+# metrics-server: node and pod CPU/memory from the kubelet's /metrics/resource, served as
+# metrics.k8s.io through the API server's aggregation layer, for HorizontalPodAutoscalers.
+d=$(cached_dir metrics-server "$METRICS_SERVER_VERSION" sh -c '
+  GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$0" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server@$0' "$METRICS_SERVER_VERSION")
+link_bins "$d"
+
 # crictl.
 d=$(cached_dir crictl "$CRICTL_VERSION" sh -c '
   GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$0" \
@@ -91,4 +98,4 @@ d=$(cached_dir node-images "$img_key" sh -c '
     -entrypoint /hello -port 8080 -file /hello="$out/bin/hello"')
 ln -sfn "$d" .bin/node-images
 
-log "node tools ready in .bin/: containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, CNI plugins $CNI_PLUGINS_VERSION, crictl $CRICTL_VERSION, crane $GGCR_VERSION, kubelet/kube-proxy $k8s_version"
+log "node tools ready in .bin/: containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, CNI plugins $CNI_PLUGINS_VERSION, metrics-server $METRICS_SERVER_VERSION, crictl $CRICTL_VERSION, crane $GGCR_VERSION, kubelet/kube-proxy $k8s_version"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real node (opt-in; docs/real-node.md): containerd + runc, CNI on a private bridge, a real
-# kubelet registered with the local control plane, and kube-proxy (nftables), beside kwok's fake
-# nodes. Needs root and a running stack (scripts/stack.sh start writes .state/env).
+# kubelet registered with the local control plane, kube-proxy (nftables) and metrics-server
+# (metrics.k8s.io, for HPAs), beside kwok's fake nodes. Needs root and a running stack (scripts/stack.sh start writes .state/env).
 #
 #   scripts/node.sh start     start the node (stopping a previous one first); waits for Ready
 #   scripts/node.sh stop      stop it and remove every container, mount, netns, cgroup, bridge,
@@ -89,6 +89,15 @@ contexts:
   context: {cluster: local, user: $name}
 current-context: local
 EOF
+}
+
+server_cert() { # name, CN, subjectAltName (openssl syntax): <name>.crt/.key under .state/node/pki
+  local name=$1 cn=$2 san=$3 pki="$root/.state/controlplane/pki" dir="$state/pki"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$dir/$name.key" 2>/dev/null
+  openssl req -new -key "$dir/$name.key" -subj "/CN=$cn" -out "$dir/$name.csr" 2>/dev/null
+  printf 'extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\nsubjectAltName=%s\n' "$san" >"$dir/$name.ext"
+  openssl x509 -req -in "$dir/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -CAserial "$dir/ca.srl" -days 365 -extfile "$dir/$name.ext" -out "$dir/$name.crt" 2>/dev/null
 }
 
 # --- network: bridge, forward filter --------------------------------------------------------
@@ -189,6 +198,97 @@ EOF
   mv "$state/env.tmp" "$state/env"
 }
 
+# --- metrics-server behind the aggregation layer ---------------------------------------------
+# A host process like the relays (no image to build), listening on the node's address. The API
+# server proxies metrics.k8s.io to it (APIService -> Service without selector -> EndpointSlice
+# at $NODE_IP; --enable-aggregator-routing dials that endpoint). It scrapes only this node's
+# kubelet (kwok's fake nodes have none), whose serving certificate the control plane's CA signed.
+# Its user system:metrics-server gets the rights upstream's manifest grants.
+start_metrics_server() {
+  local port ca; port=$(free_port)
+  start_bg metrics-server "$root/.bin/metrics-server" \
+    --kubeconfig="$state/metrics-server.kubeconfig" \
+    --authentication-kubeconfig="$state/metrics-server.kubeconfig" \
+    --authorization-kubeconfig="$state/metrics-server.kubeconfig" \
+    --bind-address="$NODE_IP" --secure-port="$port" \
+    --tls-cert-file="$state/pki/metrics-server-serving.crt" --tls-private-key-file="$state/pki/metrics-server-serving.key" \
+    --kubelet-certificate-authority="$root/.state/controlplane/pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP --kubelet-use-node-status-port \
+    --node-selector=emporium.dev/node=real \
+    --metric-resolution=15s --kubelet-request-timeout=5s
+  ca=$(base64 -w0 "$root/.state/controlplane/pki/ca.crt")
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: emporium-node-metrics-server}
+rules:
+- {apiGroups: [""], resources: [nodes/metrics], verbs: [get]}
+- {apiGroups: [""], resources: [pods, nodes], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: emporium-node-metrics-server}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: emporium-node-metrics-server}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "emporium-node-metrics-server:auth-delegator"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: emporium-node-metrics-server-auth-reader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  ports: [{name: https, port: 443, targetPort: $port, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: metrics-server-emporium-node
+  namespace: kube-system
+  labels:
+    kubernetes.io/service-name: metrics-server
+    endpointslice.kubernetes.io/managed-by: emporium.dev-node
+addressType: IPv4
+endpoints:
+- addresses: ["$NODE_IP"]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $port, protocol: TCP}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  service: {name: metrics-server, namespace: kube-system, port: 443}
+  group: metrics.k8s.io
+  version: v1beta1
+  caBundle: $ca
+  groupPriorityMinimum: 100
+  versionPriority: 100
+EOF
+  kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=90s >/dev/null ||
+    die "metrics.k8s.io not Available (see $state/logs/metrics-server.log)"
+}
+
+# The aggregated API goes first: registered without its server, it fails discovery, and with it
+# every namespace deletion of the cluster.
+remove_metrics_server_objects() {
+  kubectl delete apiservice/v1beta1.metrics.k8s.io clusterrolebinding/emporium-node-metrics-server \
+    clusterrolebinding/emporium-node-metrics-server:auth-delegator clusterrole/emporium-node-metrics-server \
+    --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
+  kubectl -n kube-system delete rolebinding/emporium-node-metrics-server-auth-reader service/metrics-server \
+    endpointslice/metrics-server-emporium-node --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
+}
+
 setup_cgroups() {
   local c
   for c in $CGROUP_CONTROLLERS; do
@@ -257,6 +357,9 @@ imageServiceEndpoint: unix://$state/containerd.sock
 address: $NODE_IP
 port: 10250
 readOnlyPort: 0
+# A serving certificate from the control plane's CA, so metrics-server verifies the kubelet.
+tlsCertFile: $state/pki/kubelet-serving.crt
+tlsPrivateKeyFile: $state/pki/kubelet-serving.key
 healthzBindAddress: 127.0.0.1
 healthzPort: $kubelet_healthz
 # The kubelet API listens only on the bridge address. The API server has no kubelet client
@@ -347,6 +450,9 @@ start() {
 
   client_kubeconfig kubelet "system:node:$NODE_NAME" system:nodes
   client_kubeconfig kube-proxy system:kube-proxy ""
+  client_kubeconfig metrics-server system:metrics-server ""
+  server_cert kubelet-serving "system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
+  server_cert metrics-server-serving metrics-server "DNS:metrics-server.kube-system.svc,IP:$NODE_IP"
   # The API server authorizes with RBAC only (no Node authorizer): bind the node's user to the
   # built-in system:node role. system:kube-proxy is bound to system:node-proxier already.
   kubectl create clusterrolebinding emporium-node --clusterrole=system:node --user="system:node:$NODE_NAME" \
@@ -390,6 +496,7 @@ start() {
   kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null ||
     die "node $NODE_NAME not Ready (see $state/logs/kubelet.log)"
   wait_until 60 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz"
+  start_metrics_server
   publish_apiserver_endpoint
   log "node $NODE_NAME Ready in $((SECONDS - t0))s (zone $NODE_ZONE, pods on $POD_SUBNET via $BRIDGE)"
   status
@@ -406,6 +513,7 @@ kill_cgroup_procs() {
 
 stop_node() {
   local t0=$SECONDS
+  if [ -f "$root/.state/env" ] && [ -f "$pids" ]; then load_env; remove_metrics_server_objects; fi
   # 1. Pods first, through the runtime, while containerd still runs: stops containers, runs the
   #    CNI DEL (veth, IP allocation) and removes network namespaces.
   if [ -f "$pids" ]; then
@@ -474,6 +582,7 @@ stop_node() {
     kubectl delete node "$NODE_NAME" --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
     kubectl delete clusterrolebinding emporium-node --ignore-not-found >/dev/null 2>&1 || true
     kubectl -n default delete endpointslice kubernetes-emporium-node --ignore-not-found >/dev/null 2>&1 || true
+    remove_metrics_server_objects
   fi
   rm -f "$state/env" "$state/env.tmp"
   rm -rf "$state/containerd/state" "$state/cni/ipam" "$state/kubelet/pods"
@@ -501,6 +610,7 @@ leftovers() { # prints what the node left behind; empty output means clean
   if [ -f "$root/.state/env" ]; then
     load_env
     kubectl get node "$NODE_NAME" --no-headers 2>/dev/null | sed 's/^/node object /'
+    kubectl get apiservice v1beta1.metrics.k8s.io --no-headers 2>/dev/null | sed 's/^/apiservice /'
   fi
   return 0
 }

@@ -21,7 +21,9 @@ import (
 const nodeIP = "10.245.0.1"
 
 // pki is the set of files the control plane needs: a CA, the API server's serving certificate,
-// an admin client certificate (group system:masters) and the service-account signing key pair.
+// an admin client certificate (group system:masters), the service-account signing key pair, and
+// for the aggregation layer (metrics-server behind metrics.k8s.io) a front-proxy CA with the
+// client certificate the API server proxies with.
 type pki struct {
 	dir string
 }
@@ -35,61 +37,23 @@ func (p pki) ensure() error {
 		return err
 	}
 	if exists(p.path("ca.crt")) && exists(p.path("apiserver.crt")) && exists(p.path("admin.crt")) && exists(p.path("sa.key")) &&
-		certHasIP(p.path("apiserver.crt"), nodeIP) {
+		exists(p.path("front-proxy-client.crt")) && certHasIP(p.path("apiserver.crt"), nodeIP) {
 		return nil
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
 	now := time.Now().Add(-time.Hour)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "emporium-local-ca"},
-		NotBefore:             now,
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caCert, caKey, err := p.newCA("ca", "emporium-local-ca", now)
 	if err != nil {
 		return err
 	}
-	caCert, err := x509.ParseCertificate(caDER)
+	// Aggregated API servers trust request headers only from clients of this second CA, so no
+	// client certificate of the main CA can claim another user through them.
+	proxyCert, proxyKey, err := p.newCA("front-proxy-ca", "emporium-front-proxy-ca", now)
 	if err != nil {
-		return err
-	}
-	if err := writePEM(p.path("ca.crt"), "CERTIFICATE", caDER); err != nil {
-		return err
-	}
-	if err := writeKey(p.path("ca.key"), caKey); err != nil {
 		return err
 	}
 
 	leaf := func(name string, subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []net.IP) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: serial(),
-			Subject:      subject,
-			NotBefore:    now,
-			NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			DNSNames:     dns,
-			IPAddresses:  ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return err
-		}
-		if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der); err != nil {
-			return err
-		}
-		return writeKey(p.path(name+".key"), key)
+		return p.leaf(caCert, caKey, name, subject, usage, dns, ips, now)
 	}
 	if err := leaf("apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
@@ -97,6 +61,9 @@ func (p pki) ensure() error {
 		return err
 	}
 	if err := leaf("admin", pkix.Name{CommonName: "emporium-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+		return err
+	}
+	if err := p.leaf(proxyCert, proxyKey, "front-proxy-client", pkix.Name{CommonName: "front-proxy-client"}, x509.ExtKeyUsageClientAuth, nil, nil, now); err != nil {
 		return err
 	}
 
@@ -112,6 +79,61 @@ func (p pki) ensure() error {
 		return err
 	}
 	return writePEM(p.path("sa.key"), "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey))
+}
+
+// newCA writes <name>.crt and <name>.key: a self-signed CA valid for ten years from now.
+func (p pki) newCA(name, commonName string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             now,
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der); err != nil {
+		return nil, nil, err
+	}
+	return cert, key, writeKey(p.path(name+".key"), key)
+}
+
+// leaf writes <name>.crt and <name>.key: a certificate signed by ca, valid for five years.
+func (p pki) leaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []net.IP, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      subject,
+		NotBefore:    now,
+		NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der); err != nil {
+		return err
+	}
+	return writeKey(p.path(name+".key"), key)
 }
 
 func serial() *big.Int {

@@ -168,6 +168,17 @@ func up(o upOptions) error {
 		// name does not resolve.
 		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--authorization-mode=RBAC",
+		// The aggregation layer, for metrics-server (metrics.k8s.io) on the real node: the API
+		// server proxies as front-proxy-client, and dials an APIService's endpoint directly
+		// (its address on the node's bridge) rather than its ClusterIP.
+		"--requestheader-client-ca-file="+keys.path("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+keys.path("front-proxy-client.crt"),
+		"--proxy-client-key-file="+keys.path("front-proxy-client.key"),
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 		"--v=1",
 	)

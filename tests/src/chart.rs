@@ -33,3 +33,29 @@ pub fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs the stack's helm against the local control plane (its kubeconfig): (success, stdout,
+/// stderr).
+pub fn helm(args: &[&str]) -> (bool, String, String) {
+    let root = workspace_root();
+    let helm = root.join(".bin/helm");
+    assert!(
+        helm.exists(),
+        "{} is missing: run scripts/install-tools.sh (make test does)",
+        helm.display()
+    );
+    let out = Command::new(&helm)
+        .current_dir(&root)
+        .args(args)
+        .env(
+            "KUBECONFIG",
+            crate::Stack::get().var("KUBECONFIG").expect("KUBECONFIG"),
+        )
+        .output()
+        .expect("run helm");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

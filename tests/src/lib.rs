@@ -11,6 +11,7 @@ mod chart;
 mod cluster;
 mod http;
 mod names;
+mod node;
 mod operator;
 mod postgres;
 mod process;
@@ -21,13 +22,14 @@ mod wait;
 pub use self::{
     aws::{create_table, moto_subnets, table_tags, tables_with_prefix},
     browser::{BrowserStore, ensure_browser, run_journey},
-    chart::helm_template,
+    chart::{helm, helm_template},
     cluster::{
         TestNamespace, apply, create_namespace, install_crds, install_storefront_api,
         install_storefront_api_with, kubectl, kubectl_output, remove_storefronts, try_kubectl,
     },
     http::{SseEvent, StoreClient, next_sse_event},
     names::unique,
+    node::{RealNode, assert_serves_shopper, node_env, pod_ready, real_node},
     operator::{operator_args, storefront_manifest, write_manifests},
     postgres::{
         app_database, databases_like, postgres_admin, postgres_admin_url, roles_like,

@@ -9,54 +9,20 @@
 //! Runs when the node is up (`.state/node/env`, written by `scripts/node.sh start`); with
 //! `EMPORIUM_REAL_NODE=1` (what `make test` sets when it starts the node) a missing node fails.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use emporium_integration_tests::{
-    Process, Stack, child_env, eventually, free_port, install_storefront_api, kubectl,
-    kubectl_output, operator_args, remove_storefronts, storefront_manifest, unique, workspace_root,
-    write_manifests,
+    Process, RealNode, Stack, assert_serves_shopper, child_env, eventually, free_port,
+    install_storefront_api, kubectl, kubectl_output, operator_args, pod_ready, real_node,
+    remove_storefronts, storefront_manifest, unique, workspace_root, write_manifests,
 };
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::{Api, api::ListParams};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const READY_TIMEOUT: &str = "300s";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// What `scripts/node.sh start` wrote to `.state/node/env`, or `None` when no node runs.
-fn node_env() -> Option<HashMap<String, String>> {
-    let text = std::fs::read_to_string(workspace_root().join(".state/node/env")).ok()?;
-    Some(
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    )
-}
-
-/// The node's settings, or `None` (and a note) when the node is not up and not required.
-fn real_node() -> Option<HashMap<String, String>> {
-    let env = node_env();
-    if env.is_none() {
-        assert_ne!(
-            std::env::var("EMPORIUM_REAL_NODE").as_deref(),
-            Ok("1"),
-            "EMPORIUM_REAL_NODE=1 but the real node is not up (no .state/node/env): see .state/node/logs/ and run `scripts/node.sh start`"
-        );
-        eprintln!(
-            "the real node is not up: not run (EMPORIUM_REAL_NODE=1 scripts/stack.sh start starts it)"
-        );
-    }
-    env
-}
-
-fn node_var<'a>(env: &'a HashMap<String, String>, name: &str) -> &'a str {
-    env.get(name).map(String::as_str).unwrap_or_else(|| {
-        panic!("no {name} in .state/node/env: restart the node (scripts/node.sh start)")
-    })
-}
 
 /// Takes the test's Storefronts and plan away, pass or fail.
 struct Cleanup {
@@ -84,9 +50,7 @@ async fn a_dedicated_tenant_runs_from_the_image_on_the_real_node() {
     let run = unique("");
     let artifacts = workspace_root().join("tests/artifacts/real-node");
     std::fs::create_dir_all(&artifacts).expect("artifacts directory");
-    let tag = std::fs::read_to_string(workspace_root().join(".bin/images/tag"))
-        .expect("no .bin/images/tag: build the images with `make images`");
-    let image = format!("localhost/emporium/storefront:{}", tag.trim());
+    let image = RealNode::image("storefront");
 
     install_storefront_api();
     // One small replica: the node shares 2 cores with everything else.
@@ -135,17 +99,14 @@ async fn a_dedicated_tenant_runs_from_the_image_on_the_real_node() {
     .collect();
     args.extend([
         "--readiness-gate=deployment-available".to_owned(),
-        format!("--postgres-tenant-host={}", node_var(&node, "NODE_PGHOST")),
-        format!("--postgres-tenant-port={}", node_var(&node, "NODE_PGPORT")),
+        format!("--postgres-tenant-host={}", node.var("NODE_PGHOST")),
+        format!("--postgres-tenant-port={}", node.var("NODE_PGPORT")),
         format!("--runtime-image={image}"),
         "--runtime-node-selector=emporium.dev/node=real".to_owned(),
-        format!(
-            "--runtime-env=REDIS_URL={}",
-            node_var(&node, "NODE_REDIS_URL")
-        ),
+        format!("--runtime-env=REDIS_URL={}", node.var("NODE_REDIS_URL")),
         format!(
             "--runtime-env=AWS_ENDPOINT_URL={}",
-            node_var(&node, "NODE_AWS_ENDPOINT_URL")
+            node.var("NODE_AWS_ENDPOINT_URL")
         ),
         format!(
             "--runtime-env=AWS_REGION={}",
@@ -231,17 +192,12 @@ async fn a_dedicated_tenant_runs_from_the_image_on_the_real_node() {
     let pod = listed
         .items
         .iter()
-        .find(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
+        .find(|p| pod_ready(p))
         .unwrap_or_else(|| panic!("no Ready pod among {} listed", listed.items.len()));
     let spec = pod.spec.as_ref().expect("a pod spec");
     assert_eq!(
         spec.node_name.as_deref(),
-        Some(node_var(&node, "NODE_NAME")),
+        Some(node.name()),
         "the runtime pod runs on the real node"
     );
     let container = &spec.containers[0];
@@ -290,39 +246,12 @@ async fn a_dedicated_tenant_runs_from_the_image_on_the_real_node() {
 
     // The pod serves the tenant it read from its Secret: its catalog (DynamoDB on moto) and a
     // shopper's registration (PostgreSQL), both reached at the node's address.
-    let host = format!("{name}.localhost");
-    let products = http
-        .request(Method::GET, format!("http://{cluster_ip}/api/v1/products"))
-        .header("Host", &host)
-        .send()
-        .await
-        .expect("products");
-    assert_eq!(
-        products.status(),
-        StatusCode::OK,
-        "{:?}",
-        products.text().await
-    );
-    let registered = http
-        .request(Method::POST, format!("http://{cluster_ip}/api/v1/auth/register"))
-        .header("Host", &host)
-        .json(&json!({"email": "ann@example.com", "password": "correct horse battery", "name": "Ann"}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(
-        registered.status(),
-        StatusCode::CREATED,
-        "{:?}",
-        registered.text().await
-    );
-    let unknown = http
-        .get(format!("http://{cluster_ip}/api/v1/products"))
-        .header("Host", "nobody.localhost")
-        .send()
-        .await
-        .expect("unknown host");
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_serves_shopper(
+        &format!("http://{cluster_ip}"),
+        &format!("{name}.localhost"),
+        "ann@example.com",
+    )
+    .await;
 
     // Offboarding removes the pod from the node.
     kubectl(&["delete", "storefront", &name, "--timeout=120s"]);
