@@ -95,6 +95,10 @@ struct Args {
     /// verified, or one of a verified domain. Unset: no mail is sent; webhooks still are.
     #[arg(long, env = "EMPORIUM_MAIL_FROM")]
     mail_from: Option<String>,
+    /// SES endpoint of its own (SES in another region or a VPC endpoint); unset: the same
+    /// endpoint as the other AWS clients (AWS_ENDPOINT_URL or the region's).
+    #[arg(long, env = "EMPORIUM_SES_ENDPOINT_URL")]
+    ses_endpoint_url: Option<String>,
     /// Language of shopper mails.
     #[arg(long, env = "EMPORIUM_MAIL_LOCALE", value_enum, default_value = "en")]
     mail_locale: Locale,
@@ -148,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|m| Duration::from_secs(m * 60)),
         notifications: NotifySettings {
             mail_from: args.mail_from.clone(),
+            ses_endpoint_url: args.ses_endpoint_url.clone(),
             mail_locale: args.mail_locale,
             // Development (moto): the runtime makes what the operator makes in clusters.
             verify_sender: args.create_tables,

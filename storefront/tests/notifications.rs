@@ -65,9 +65,45 @@ async fn receiver(secret: Arc<Mutex<String>>, fail_first: usize) -> (String, See
     (format!("http://{addr}/hook"), seen)
 }
 
-/// Mails moto's SES kept for `to`: (subject, body).
-async fn sent_mail(to: &str) -> Vec<(String, String)> {
-    let endpoint = Stack::get().var("AWS_ENDPOINT_URL").unwrap();
+/// A moto server of this test's own for SES: the stack's shared moto cannot answer
+/// `/moto-api/data.json` once another test made an Aurora cluster with a managed master
+/// password (moto raises `NotImplementedError` serialising it), so its sent mail is read here.
+struct PrivateMoto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl PrivateMoto {
+    async fn start() -> Self {
+        let port = emporium_integration_tests::free_port();
+        let child = std::process::Command::new(
+            emporium_integration_tests::workspace_root().join(".venv/bin/moto_server"),
+        )
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start .venv/bin/moto_server (scripts/install-tools.sh installs it)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Self { child, endpoint }
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Mails the SES at `endpoint` (a moto) kept for `to`: (subject, body).
+async fn sent_mail(endpoint: &str, to: &str) -> Vec<(String, String)> {
     let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
         .await
         .unwrap()
@@ -98,8 +134,10 @@ async fn an_order_event_reaches_the_shoppers_mail_and_a_flaky_webhook_once_despi
     let mut t = store("notify", None).await;
     t.display_name = "Notify Mugs".into();
     t.theme_color = Some("#1e3a8a".into());
+    let ses = PrivateMoto::start().await;
     let mut settings = settings(Duration::from_secs(600));
     settings.notifications = NotifySettings {
+        ses_endpoint_url: Some(ses.endpoint.clone()),
         mail_from: Some(format!("{}@shop.example.com", common::unique("orders-"))),
         verify_sender: true,
         retry_base: Duration::from_millis(100),
@@ -207,7 +245,7 @@ async fn an_order_event_reaches_the_shoppers_mail_and_a_flaky_webhook_once_despi
     let ids: std::collections::BTreeSet<_> = seen.iter().map(|x| x.0.clone()).collect();
     assert_eq!(ids.len(), 1, "one event, retried under its id: {seen:?}");
 
-    let mails = sent_mail(&email).await;
+    let mails = sent_mail(&ses.endpoint, &email).await;
     assert_eq!(mails.len(), 1, "one receipt: {mails:?}");
     assert!(
         mails[0].0.starts_with("Notify Mugs: your order"),

@@ -63,6 +63,9 @@ pub struct NotifySettings {
     pub idle_poll: Duration,
     /// The worker's tick: queues the relay just sent to, and due retries, wait at most this.
     pub tick: Duration,
+    /// An SES endpoint of its own (`--ses-endpoint-url`: SES in another region, a VPC
+    /// endpoint, or a separate moto); `None`: the SDK's, from `AWS_ENDPOINT_URL` or the region.
+    pub ses_endpoint_url: Option<String>,
 }
 
 impl Default for NotifySettings {
@@ -79,6 +82,7 @@ impl Default for NotifySettings {
             webhook_timeout: Duration::from_secs(10),
             idle_poll: Duration::from_secs(60),
             tick: Duration::from_secs(1),
+            ses_endpoint_url: None,
         }
     }
 }
@@ -139,7 +143,14 @@ impl Notifier {
             .unwrap_or_default();
         Self {
             sqs: aws_sdk_sqs::Client::new(aws),
-            ses: aws_sdk_sesv2::Client::new(aws),
+            ses: match &settings.ses_endpoint_url {
+                Some(url) => aws_sdk_sesv2::Client::from_conf(
+                    aws_sdk_sesv2::config::Builder::from(aws)
+                        .endpoint_url(url)
+                        .build(),
+                ),
+                None => aws_sdk_sesv2::Client::new(aws),
+            },
             http,
             settings,
             schedule: Mutex::default(),
