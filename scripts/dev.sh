@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # `make dev`: the whole product on this machine. Installs what is missing, starts the control
-# plane and services, builds and starts the operator (PostgreSQL databases, DynamoDB tables on
+# plane and services, runs the operator (PostgreSQL databases, DynamoDB tables and SQS queues on
 # moto) and the storefront runtime (tenants from the operator's Secrets), applies the example
 # plans and two demo Storefronts, loads a sample catalog into each, and prints how to reach
 # everything. Ctrl-C stops all of it.
 #
-#   EMPORIUM_DEV_PORT=8000   the runtime's port (default 8000, or a free one if taken)
+# Where the real node can run (root, and no other checkout runs it; docs/real-node.md), everything
+# runs as pods, as on a cluster: the node starts with the stack, `make images` builds the images,
+# `helm install` of charts/emporium runs the operator, the operator runs each tenant's runtime
+# (the pool Deployment for the pooled bakery, a Deployment of its own for Acme), and shoppers
+# reach both through the node's ingress controller (Traefik) on the port printed at the end.
+# Elsewhere the operator and one runtime serving every tenant run as host processes.
+#
+#   EMPORIUM_DEV_NODE=0      host processes even where the node could run
+#   EMPORIUM_DEV_PORT=8000   the host runtime's port (default 8000, or a free one if taken);
+#                            with the node, the ingress listens on a free port
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,10 +37,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 scripts/install-tools.sh
+on_node=0
+if [ "${EMPORIUM_DEV_NODE:-1}" != 0 ] && scripts/node.sh available; then on_node=1; fi
 log "building the operator and the storefront runtime"
-cargo build --locked -q -p emporium-operator -p emporium-storefront --bins
+# The whole workspace, as `make test` builds it: `-p` alone would rebuild the AWS SDK crates
+# with other features (~15 minutes on 2 cores).
+cargo build --locked -q --workspace --bins
 
-scripts/stack.sh start
+if [ $on_node = 1 ]; then
+  scripts/images.sh
+  EMPORIUM_REAL_NODE=1 scripts/stack.sh start
+else
+  scripts/stack.sh start
+fi
 set -a
 # shellcheck disable=SC1091
 source "$state/env"
@@ -47,6 +65,101 @@ bin="$CARGO_TARGET_DIR/debug"
 # The operator: databases and roles on the local PostgreSQL, tables on moto. The password key
 # derives each tenant role's password; it lives only in .state/ for this run.
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$state/postgres-password-key"
+
+admin_key() { # tenant → admin key from its config Secret
+  "$kubectl" get secret -A -l "emporium.dev/tenant-config=true,emporium.dev/tenant=$1" \
+    -o jsonpath='{.items[0].data.tenant\.json}' | base64 -d | python3 -c 'import json,sys; print(json.load(sys.stdin)["adminKey"])'
+}
+wait_served() { # base URL, host
+  for _ in $(seq 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "$1/api/v1/products")" = 200 ] && return 0
+    sleep 0.2
+  done
+  log "$2 is not served at $1 yet; see .state/logs/"; return 1
+}
+
+if [ $on_node = 1 ]; then
+  set -a
+  # shellcheck disable=SC1091
+  source "$state/node/env"
+  set +a
+  # The chart, as a platform team installs it, with the values of this machine: the images
+  # built here, everything on the real node, the stack at the node's address, moto's
+  # credentials in a Secret (where EKS has IRSA), and the node's ingress class instead of the ALB.
+  release_ns=emporium-system
+  "$kubectl" create namespace "$release_ns" --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
+  "$kubectl" label namespace "$release_ns" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
+  "$kubectl" -n "$release_ns" create secret generic emporium-postgres --dry-run=client -o yaml \
+    --from-literal=adminUrl="$NODE_DATABASE_URL" --from-file=passwordKey="$state/postgres-password-key" |
+    "$kubectl" apply -f - >/dev/null
+  "$kubectl" -n "$release_ns" create secret generic emporium-aws --dry-run=client -o yaml \
+    --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" |
+    "$kubectl" apply -f - >/dev/null
+  tag=$(cat .bin/images/tag)
+  cat >"$state/dev-values.yaml" <<EOF
+# Written by scripts/dev.sh for this machine's real node.
+image: { repository: localhost/emporium/operator, tag: "$tag", pullPolicy: IfNotPresent }
+replicas: 1
+nodeSelector: { emporium.dev/node: real }
+tolerations: [{ key: emporium.dev/node, operator: Equal, value: real, effect: NoSchedule }]
+runtimeImage: localhost/emporium/storefront:$tag
+runtimeNodeSelector: { emporium.dev/node: real }
+runtimeEnv:
+  REDIS_URL: "$NODE_REDIS_URL"
+  AWS_ENDPOINT_URL: "$NODE_AWS_ENDPOINT_URL"
+  AWS_REGION: "$AWS_REGION"
+  AWS_ACCESS_KEY_ID: "$AWS_ACCESS_KEY_ID"
+  AWS_SECRET_ACCESS_KEY: "$AWS_SECRET_ACCESS_KEY"
+aws: { region: "$AWS_REGION", credentialsSecret: emporium-aws }
+alb: { ingressClass: "$NODE_INGRESS_CLASS" }
+pool: { minReplicas: 1, maxReplicas: 2 }
+providers:
+  database: postgres
+  tables: dynamodb
+  queues: sqs
+  awsEndpointUrl: "$NODE_AWS_ENDPOINT_URL"
+  postgres: { secretName: emporium-postgres, tenantHost: "$NODE_PGHOST", tenantPort: "$NODE_PGPORT" }
+readinessGate: deployment-available
+logFormat: text
+EOF
+  log "helm install of charts/emporium (values: .state/dev-values.yaml)"
+  .bin/helm upgrade --install emporium charts/emporium -n "$release_ns" -f "$state/dev-values.yaml" \
+    --wait --timeout=300s >/dev/null
+  "$kubectl" apply --server-side -f examples/plans.yaml >/dev/null
+  "$kubectl" apply -f examples/storefronts.yaml >/dev/null
+  log "waiting for the demo Storefronts to become Ready (their pods Available)"
+  "$kubectl" wait --for=condition=Ready storefront/corner-bakery storefront/acme-outfitters --timeout=300s >/dev/null
+  ingress=$NODE_INGRESS_URL
+  ingress_port=${ingress##*:}
+  wait_served "$ingress" corner-bakery.localhost
+  wait_served "$ingress" acme.localhost
+  scripts/load-catalog.py --base "$ingress" --host corner-bakery.localhost \
+    --admin-key "$(admin_key corner-bakery)" examples/catalog/corner-bakery.json
+  scripts/load-catalog.py --base "$ingress" --host acme.localhost \
+    --admin-key "$(admin_key acme-outfitters)" examples/catalog/acme-outfitters.json
+  cat <<EOF
+
+Emporium is running on the real node: the operator and every store are pods. Ctrl-C stops everything.
+
+  Stores, through the ingress (Traefik); *.localhost resolves to this machine
+    Corner Bakery    (pooled: the pool Deployment)   http://corner-bakery.localhost:$ingress_port/
+    Acme Outfitters  (dedicated: its own pods)       http://acme.localhost:$ingress_port/
+    Merchant sign-in                                 http://acme.localhost:$ingress_port/admin/
+
+  Kubernetes
+    export KUBECONFIG=$KUBECONFIG
+    $kubectl get storefronts -o wide
+    $kubectl get pods -A -o wide --field-selector spec.nodeName=$NODE_NAME
+    PATH=$bin:\$PATH $kubectl emporium status acme-outfitters   (the plugin, docs/operations.md)
+
+  Operator logs  $kubectl -n $release_ns logs deploy/emporium-operator
+  Node           scripts/node.sh status        logs: .state/node/logs/
+  Services       scripts/stack.sh status
+EOF
+  # Stay up until Ctrl-C (the EXIT trap stops the stack, which stops the node and its pods).
+  while sleep 3600; do :; done
+fi
+
 operator_port=$(free_port)
 EMPORIUM_LOG_FORMAT=text \
 EMPORIUM_POSTGRES_ADMIN_URL="$DATABASE_URL" \
@@ -70,21 +183,10 @@ children+=($!)
 log "waiting for the demo Storefronts to become Ready"
 "$kubectl" wait --for=condition=Ready storefront/corner-bakery storefront/acme-outfitters --timeout=180s >/dev/null
 
-admin_key() { # tenant → admin key from its config Secret
-  "$kubectl" get secret -A -l "emporium.dev/tenant-config=true,emporium.dev/tenant=$1" \
-    -o jsonpath='{.items[0].data.tenant\.json}' | base64 -d | python3 -c 'import json,sys; print(json.load(sys.stdin)["adminKey"])'
-}
-wait_served() { # host
-  for _ in $(seq 150); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $1" "http://127.0.0.1:$store_port/api/v1/products")" = 200 ] && return 0
-    sleep 0.2
-  done
-  log "the runtime does not serve $1 yet; see .state/logs/storefront.log"; return 1
-}
 bakery_key=$(admin_key corner-bakery)
 acme_key=$(admin_key acme-outfitters)
-wait_served corner-bakery.localhost
-wait_served acme.localhost
+wait_served "http://127.0.0.1:$store_port" corner-bakery.localhost
+wait_served "http://127.0.0.1:$store_port" acme.localhost
 scripts/load-catalog.py --base "http://127.0.0.1:$store_port" --host corner-bakery.localhost \
   --admin-key "$bakery_key" examples/catalog/corner-bakery.json
 scripts/load-catalog.py --base "http://127.0.0.1:$store_port" --host acme.localhost \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and installs what the real node needs (opt-in; see docs/real-node.md), pinned in
 # scripts/versions.env, from the Go module proxy: containerd (+ containerd-shim-runc-v2, ctr),
-# runc, the CNI plugins, metrics-server, crictl, and kubelet + kube-proxy (tests/node, one binary `kubenode`,
+# runc, the CNI plugins, metrics-server, Traefik, crictl, and kubelet + kube-proxy (tests/node, one binary `kubenode`,
 # from the same k8s.io/kubernetes as the control plane). Binaries are cached outside the checkout
 # in ~/.cache/emporium/bin keyed by version (or source hash) and linked into .bin/, like
 # scripts/install-tools.sh does. Idempotent: when everything is cached it takes about a second.
@@ -65,6 +65,20 @@ d=$(cached_dir metrics-server "$METRICS_SERVER_VERSION" sh -c '
     sigs.k8s.io/metrics-server/cmd/metrics-server@$0' "$METRICS_SERVER_VERSION")
 link_bins "$d"
 
+# Traefik: the node's ingress controller (class emporium-local; scripts/node.sh). Its go.mod has
+# replace directives, which `go install module@version` refuses, so it is built inside a copy of
+# its module as the Go module proxy serves it (go.sum included), then the copy is removed.
+d=$(cached_dir traefik "$TRAEFIK_VERSION" sh -c '
+  set -e
+  mod=github.com/traefik/traefik/v3
+  dir=$(go mod download -json "$mod@$0" | sed -n "s/^[[:space:]]*\"Dir\": \"\(.*\)\",\$/\1/p")
+  [ -d "$dir" ] || { echo "go mod download $mod@$0 gave no directory" >&2; exit 1; }
+  src="$1.src"; rm -rf "$src"; cp -r "$dir" "$src"; chmod -R u+w "$src"
+  cd "$src"
+  CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "-s -w -X $mod/pkg/version.Version=$0" -o "$1/traefik" ./cmd/traefik
+  cd / && rm -rf "$src"' "$TRAEFIK_VERSION")
+link_bins "$d"
+
 # crictl.
 d=$(cached_dir crictl "$CRICTL_VERSION" sh -c '
   GOBIN=$1 CGO_ENABLED=0 nice -n 19 go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$0" \
@@ -98,4 +112,4 @@ d=$(cached_dir node-images "$img_key" sh -c '
     -entrypoint /hello -port 8080 -file /hello="$out/bin/hello"')
 ln -sfn "$d" .bin/node-images
 
-log "node tools ready in .bin/: containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, CNI plugins $CNI_PLUGINS_VERSION, metrics-server $METRICS_SERVER_VERSION, crictl $CRICTL_VERSION, crane $GGCR_VERSION, kubelet/kube-proxy $k8s_version"
+log "node tools ready in .bin/: containerd $CONTAINERD_VERSION, traefik $TRAEFIK_VERSION, runc $RUNC_VERSION, CNI plugins $CNI_PLUGINS_VERSION, metrics-server $METRICS_SERVER_VERSION, crictl $CRICTL_VERSION, crane $GGCR_VERSION, kubelet/kube-proxy $k8s_version"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real node (opt-in; docs/real-node.md): containerd + runc, CNI on a private bridge, a real
 # kubelet registered with the local control plane, kube-proxy (nftables) and metrics-server
-# (metrics.k8s.io, for HPAs), beside kwok's fake nodes. Needs root and a running stack (scripts/stack.sh start writes .state/env).
+# (metrics.k8s.io, for HPAs) and Traefik as the local ingress controller (class emporium-local),
+# beside kwok's fake nodes. Needs root and a running stack (scripts/stack.sh start writes .state/env).
 #
 #   scripts/node.sh start     start the node (stopping a previous one first); waits for Ready
 #   scripts/node.sh stop      stop it and remove every container, mount, netns, cgroup, bridge,
@@ -289,6 +290,58 @@ remove_metrics_server_objects() {
     endpointslice/metrics-server-emporium-node --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
 }
 
+# --- Traefik: the local ingress controller ------------------------------------------------------
+# What the AWS Load Balancer Controller and its ALB are on EKS: Ingresses of the class
+# emporium-local (the operator's --ingress-class, chart value alb.ingressClass) route each host to
+# its Service's ready pod IPs (EndpointSlices, like the ALB's target-type ip). A host process like
+# metrics-server, listening on 127.0.0.1 only (NODE_INGRESS_URL in .state/node/env); it reaches
+# the pods over the bridge from the node's address. Its user system:emporium-ingress gets the
+# rights Traefik's Kubernetes Ingress provider needs (read ingresses, classes, services, endpoint
+# slices, nodes and secrets for TLS; write ingress status).
+INGRESS_CLASS=emporium-local
+start_ingress() {
+  local port ping; port=$(free_port); ping=$(free_port)
+  client_kubeconfig ingress system:emporium-ingress ""
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: emporium-node-ingress}
+rules:
+- {apiGroups: [""], resources: [services, secrets, nodes], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [ingresses, ingressclasses], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [ingresses/status], verbs: [update]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: emporium-node-ingress}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: emporium-node-ingress}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:emporium-ingress"}]
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: $INGRESS_CLASS}
+spec: {controller: traefik.io/ingress-controller}
+EOF
+  start_bg ingress env KUBECONFIG="$state/ingress.kubeconfig" "$root/.bin/traefik" \
+    --global.checkNewVersion=false --global.sendAnonymousUsage=false \
+    --entryPoints.web.address="127.0.0.1:$port" \
+    --entryPoints.ping.address="127.0.0.1:$ping" --ping=true --ping.entryPoint=ping \
+    --providers.kubernetesIngress=true --providers.kubernetesIngress.ingressClass="$INGRESS_CLASS" \
+    --providers.kubernetesIngress.throttleDuration=0s \
+    --log.level=INFO --accessLog=true --accessLog.filePath="$state/logs/ingress-access.log"
+  wait_until 60 "Traefik (the ingress)" curl -sf "http://127.0.0.1:$ping/ping" ||
+    die "the ingress did not start (see $state/logs/ingress.log)"
+  echo "NODE_INGRESS_URL=http://127.0.0.1:$port" >>"$state/env.tmp"
+  echo "NODE_INGRESS_CLASS=$INGRESS_CLASS" >>"$state/env.tmp"
+  echo "INGRESS=127.0.0.1:$port" >>"$state/ports"
+}
+
+remove_ingress_objects() {
+  kubectl delete "ingressclass/$INGRESS_CLASS" clusterrolebinding/emporium-node-ingress clusterrole/emporium-node-ingress \
+    --ignore-not-found --timeout=10s >/dev/null 2>&1 || true
+}
+
 setup_cgroups() {
   local c
   for c in $CGROUP_CONTROLLERS; do
@@ -497,8 +550,9 @@ start() {
     die "node $NODE_NAME not Ready (see $state/logs/kubelet.log)"
   wait_until 60 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz"
   start_metrics_server
+  start_ingress
   publish_apiserver_endpoint
-  log "node $NODE_NAME Ready in $((SECONDS - t0))s (zone $NODE_ZONE, pods on $POD_SUBNET via $BRIDGE)"
+  log "node $NODE_NAME Ready in $((SECONDS - t0))s (zone $NODE_ZONE, pods on $POD_SUBNET via $BRIDGE, ingress on $(sed -n 's/^INGRESS=//p' "$state/ports"))"
   status
 }
 
@@ -583,6 +637,7 @@ stop_node() {
     kubectl delete clusterrolebinding emporium-node --ignore-not-found >/dev/null 2>&1 || true
     kubectl -n default delete endpointslice kubernetes-emporium-node --ignore-not-found >/dev/null 2>&1 || true
     remove_metrics_server_objects
+    remove_ingress_objects
   fi
   rm -f "$state/env" "$state/env.tmp"
   rm -rf "$state/containerd/state" "$state/cni/ipam" "$state/kubelet/pods"
@@ -603,7 +658,7 @@ leftovers() { # prints what the node left behind; empty output means clean
   ls "$state/containerd/state" 2>/dev/null | sed 's/^/containerd state /'
   for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue
-    case "$exe" in "$root"/.bin/*|*/.cache/emporium/bin/containerd-*|*/.cache/emporium/bin/kubenode-*|*/.cache/emporium/bin/runc-*)
+    case "$exe" in "$root"/.bin/*|*/.cache/emporium/bin/containerd-*|*/.cache/emporium/bin/kubenode-*|*/.cache/emporium/bin/runc-*|*/.cache/emporium/bin/traefik-*|*/.cache/emporium/bin/metrics-server-*)
       echo "process ${p#/proc/} $exe" ;;
     esac
   done
@@ -611,6 +666,7 @@ leftovers() { # prints what the node left behind; empty output means clean
     load_env
     kubectl get node "$NODE_NAME" --no-headers 2>/dev/null | sed 's/^/node object /'
     kubectl get apiservice v1beta1.metrics.k8s.io --no-headers 2>/dev/null | sed 's/^/apiservice /'
+    kubectl get ingressclass "$INGRESS_CLASS" --no-headers 2>/dev/null | sed 's/^/ingressclass /'
   fi
   return 0
 }

@@ -12,6 +12,27 @@ t0=$SECONDS
 step "tools"
 scripts/install-tools.sh
 
+# The real node (docs/real-node.md) runs by default where it can: as root, when no other checkout
+# on this machine runs it. EMPORIUM_REAL_NODE=0 leaves it out; =1 insists (and fails if it cannot).
+if [ -z "${EMPORIUM_REAL_NODE:-}" ]; then
+  if scripts/node.sh available; then EMPORIUM_REAL_NODE=1; else
+    EMPORIUM_REAL_NODE=0
+    printf 'note: no real node this run (needs root, and none running for another checkout); its tests are not run\n'
+  fi
+fi
+export EMPORIUM_REAL_NODE
+
+# The node's Go builds (containerd, kubelet, Traefik, ...; cached by version) run beside the Rust
+# build instead of after it: on a cold machine that saves most of their time.
+node_install_pid=
+if [ "$EMPORIUM_REAL_NODE" = 1 ]; then
+  mkdir -p .state
+  # Its own process group, so a failure before the wait below (say, clippy) stops its builds too.
+  setsid scripts/install-node.sh >.state/install-node.log 2>&1 &
+  node_install_pid=$!
+  trap 'kill -- "-$node_install_pid" 2>/dev/null || true' EXIT
+fi
+
 step "lint: rustfmt, clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -33,15 +54,11 @@ if [ -d charts/emporium ]; then
   .bin/helm lint charts/emporium
 fi
 
-# The real node (docs/real-node.md) runs by default where it can: as root, when no other checkout
-# on this machine runs it. EMPORIUM_REAL_NODE=0 leaves it out; =1 insists (and fails if it cannot).
-if [ -z "${EMPORIUM_REAL_NODE:-}" ]; then
-  if scripts/node.sh available; then EMPORIUM_REAL_NODE=1; else
-    EMPORIUM_REAL_NODE=0
-    printf 'note: no real node this run (needs root, and none running for another checkout); its tests are not run\n'
-  fi
+if [ -n "$node_install_pid" ]; then
+  step "the real node's tools (built in the background since the start)"
+  if ! wait "$node_install_pid"; then cat .state/install-node.log; exit 1; fi
+  tail -n 1 .state/install-node.log
 fi
-export EMPORIUM_REAL_NODE
 
 step "start the stack$([ "$EMPORIUM_REAL_NODE" = 1 ] && echo ' and the real node')"
 # stack.sh stop stops the node first; the explicit node.sh stop covers a Ctrl-C while the node

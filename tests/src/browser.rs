@@ -10,6 +10,7 @@ use std::{
 
 use emporium_tenant_config::TenantConfig;
 use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use crate::{
     Process, Stack, StoreClient, eventually, free_port, stack_env, unique, workspace_root,
@@ -152,4 +153,107 @@ pub async fn run_journey(
     let _ = std::fs::write(artifacts.join("journey.log"), &output);
     println!("{output}");
     (out.status, output)
+}
+
+fn product(title: &str, description: &str, category: &str, sku: &str, cents: i64) -> Value {
+    json!({
+        "title": title,
+        "description": description,
+        "categories": [category],
+        "variants": [{
+            "sku": sku,
+            "price": { "amount_minor": cents, "currency": "EUR" },
+            "attributes": {},
+            "images": [],
+        }],
+    })
+}
+
+/// Stocks `store` for `tests/browser/journey.mjs` through its admin API: two categories, three
+/// products with stock, German shipping and 19 % VAT, and the code WELCOME10. Returns the SKU of
+/// the journey's product, "Ceramic Mug" (search "ceramik" finds it).
+pub async fn seed_journey_shop(store: &StoreClient) -> String {
+    let sku = unique("MUG-").to_uppercase();
+    for (id, name) in [("kitchen", "Kitchen"), ("apparel", "Apparel")] {
+        store
+            .admin(
+                Method::POST,
+                "/api/v1/admin/categories",
+                Some(json!({ "id": id, "name": name })),
+            )
+            .await;
+    }
+    let catalog = [
+        (
+            "Ceramic Mug",
+            "A stoneware mug for slow mornings.\n\nDishwasher safe.",
+            "kitchen",
+            sku.clone(),
+            1250,
+            6,
+        ),
+        (
+            "Linen Apron",
+            "Washed linen, one size.",
+            "apparel",
+            unique("APR-").to_uppercase(),
+            3400,
+            4,
+        ),
+        (
+            "Walnut Coffee Scoop",
+            "Carved from one piece of walnut.",
+            "kitchen",
+            unique("SCP-").to_uppercase(),
+            900,
+            12,
+        ),
+    ];
+    for (title, description, category, sku, cents, stock) in &catalog {
+        store
+            .admin(
+                Method::POST,
+                "/api/v1/admin/products",
+                Some(product(title, description, category, sku, *cents)),
+            )
+            .await;
+        store
+            .admin(
+                Method::PUT,
+                &format!("/api/v1/admin/inventory/{sku}"),
+                Some(json!({ "available": stock })),
+            )
+            .await;
+    }
+
+    // A German shop: parcels to Germany, prices with 19 % VAT, a welcome code.
+    let eur = |amount_minor: i64| json!({ "amount_minor": amount_minor, "currency": "EUR" });
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/shipping",
+            Some(
+                json!({ "zones": [{ "id": "de", "name": "Germany", "countries": ["DE"], "methods": [
+                { "id": "standard", "name": "Standard parcel", "price": eur(490) }] }] }),
+            ),
+        )
+        .await;
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/tax",
+            Some(
+                json!({ "prices_include_tax": true, "default_country": "DE", "rates": [
+                { "country": "DE", "class": "standard", "rate_bp": 1900, "name": "MwSt. 19 %" }] }),
+            ),
+        )
+        .await;
+    store
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/promotions/WELCOME10",
+            Some(json!({ "benefit": { "type": "percentage", "percent_bp": 1000 } })),
+        )
+        .await;
+    sku
 }

@@ -21,7 +21,7 @@ mod wait;
 
 pub use self::{
     aws::{create_table, moto_subnets, table_tags, tables_with_prefix},
-    browser::{BrowserStore, ensure_browser, run_journey},
+    browser::{BrowserStore, ensure_browser, run_journey, seed_journey_shop},
     chart::{helm, helm_template},
     cluster::{
         TestNamespace, apply, create_namespace, install_crds, install_storefront_api,

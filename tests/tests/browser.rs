@@ -12,28 +12,13 @@
 use std::time::Duration;
 
 use emporium_integration_tests::{
-    BrowserStore, app_database, ensure_browser, run_journey, tenant, unique, workspace_root,
+    BrowserStore, app_database, ensure_browser, run_journey, seed_journey_shop, tenant, unique,
+    workspace_root,
 };
-use reqwest::Method;
-use serde_json::{Value, json};
 
 const STORE: &str = "lumen";
 const DISPLAY_NAME: &str = "Lumen Goods";
 const JOURNEY_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn product(title: &str, description: &str, category: &str, sku: &str, cents: i64) -> Value {
-    json!({
-        "title": title,
-        "description": description,
-        "categories": [category],
-        "variants": [{
-            "sku": sku,
-            "price": { "amount_minor": cents, "currency": "EUR" },
-            "attributes": {},
-            "images": [],
-        }],
-    })
-}
 
 #[tokio::test]
 async fn a_shopper_buys_in_headless_chromium() {
@@ -50,89 +35,8 @@ async fn a_shopper_buys_in_headless_chromium() {
     let shop = BrowserStore::start(&tenant, &artifacts).await;
     let store = &shop.client;
 
-    // A small catalog through the admin API.
-    let sku = unique("MUG-").to_uppercase();
-    for (id, name) in [("kitchen", "Kitchen"), ("apparel", "Apparel")] {
-        store
-            .admin(
-                Method::POST,
-                "/api/v1/admin/categories",
-                Some(json!({ "id": id, "name": name })),
-            )
-            .await;
-    }
-    let catalog = [
-        (
-            "Ceramic Mug",
-            "A stoneware mug for slow mornings.\n\nDishwasher safe.",
-            "kitchen",
-            sku.clone(),
-            1250,
-            6,
-        ),
-        (
-            "Linen Apron",
-            "Washed linen, one size.",
-            "apparel",
-            unique("APR-").to_uppercase(),
-            3400,
-            4,
-        ),
-        (
-            "Walnut Coffee Scoop",
-            "Carved from one piece of walnut.",
-            "kitchen",
-            unique("SCP-").to_uppercase(),
-            900,
-            12,
-        ),
-    ];
-    for (title, description, category, sku, cents, stock) in &catalog {
-        store
-            .admin(
-                Method::POST,
-                "/api/v1/admin/products",
-                Some(product(title, description, category, sku, *cents)),
-            )
-            .await;
-        store
-            .admin(
-                Method::PUT,
-                &format!("/api/v1/admin/inventory/{sku}"),
-                Some(json!({ "available": stock })),
-            )
-            .await;
-    }
-
-    // A German shop: parcels to Germany, prices with 19 % VAT, a welcome code.
-    let eur = |amount_minor: i64| json!({ "amount_minor": amount_minor, "currency": "EUR" });
-    store
-        .admin(
-            Method::PUT,
-            "/api/v1/admin/shipping",
-            Some(
-                json!({ "zones": [{ "id": "de", "name": "Germany", "countries": ["DE"], "methods": [
-                { "id": "standard", "name": "Standard parcel", "price": eur(490) }] }] }),
-            ),
-        )
-        .await;
-    store
-        .admin(
-            Method::PUT,
-            "/api/v1/admin/tax",
-            Some(
-                json!({ "prices_include_tax": true, "default_country": "DE", "rates": [
-                { "country": "DE", "class": "standard", "rate_bp": 1900, "name": "MwSt. 19 %" }] }),
-            ),
-        )
-        .await;
-    store
-        .admin(
-            Method::PUT,
-            "/api/v1/admin/promotions/WELCOME10",
-            Some(json!({ "benefit": { "type": "percentage", "percent_bp": 1000 } })),
-        )
-        .await;
+    // The journey's shop: a small catalog, German shipping and VAT, a welcome code.
+    let sku = seed_journey_shop(store).await;
 
     // The journey in chromium.
     let (status, output) = run_journey(

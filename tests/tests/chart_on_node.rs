@@ -3,18 +3,23 @@
 //! built, with the chart's ServiceAccount and RBAC, in a namespace enforcing `restricted` Pod
 //! Security; it reaches the API server in-cluster (the `kubernetes` Service), PostgreSQL and moto
 //! at the node's address, and elects a leader through a Lease. It provisions a dedicated tenant
-//! whose runtime pod starts from the runtime image, passes its probes and serves a shopper; when
-//! the leader's pod is deleted another replica takes the Lease and reconciles the next change.
+//! whose runtime pod starts from the runtime image, passes its probes and serves a shopper, and a
+//! pooled tenant served by the pool Deployment's pod. Traefik, the node's ingress controller
+//! (class `emporium-local`, chart value `alb.ingressClass`), routes each tenant's host to its
+//! pods the way the ALB does on EKS, and a shopper's whole browser journey runs through it
+//! against the pooled store. When the leader's pod is deleted another replica takes the Lease and
+//! reconciles the next change.
 //!
 //! Runs when the node is up (`.state/node/env`); with `EMPORIUM_REAL_NODE=1` a missing node fails.
 
 use std::time::Duration;
 
 use emporium_integration_tests::{
-    RealNode, Stack, assert_serves_shopper, eventually, helm, install_storefront_api, kubectl,
-    kubectl_output, pod_ready, real_node, remove_storefronts, storefront_manifest, unique,
-    workspace_root, write_manifests,
+    RealNode, Stack, StoreClient, assert_serves_shopper, ensure_browser, eventually, helm,
+    install_storefront_api, kubectl, kubectl_output, pod_ready, real_node, remove_storefronts,
+    run_journey, seed_journey_shop, storefront_manifest, unique, workspace_root, write_manifests,
 };
+use emporium_tenant_config::{TENANT_CONFIG_KEY, TENANT_SECRET_SELECTOR, TenantConfig};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Namespace, Pod, Secret, Service},
@@ -36,7 +41,7 @@ struct Cleanup {
     release: String,
     namespace: String,
     selector: String,
-    plan: String,
+    plans: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -58,13 +63,15 @@ impl Drop for Cleanup {
             "--timeout=60s",
         ]);
         let _ = kubectl_output(&["delete", "namespace", &self.namespace, "--wait=false"]);
-        let _ = kubectl_output(&[
-            "delete",
-            "storefrontplan",
-            &self.plan,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
+        for plan in &self.plans {
+            let _ = kubectl_output(&[
+                "delete",
+                "storefrontplan",
+                plan,
+                "--ignore-not-found",
+                "--wait=false",
+            ]);
+        }
     }
 }
 
@@ -83,6 +90,51 @@ fn diagnostics(namespace: &str, tenant_namespace: &str) -> String {
     ]);
     let (_, tenant, _) = kubectl_output(&["-n", tenant_namespace, "describe", "pods"]);
     format!("operator pods:\n{pods}\n{described}\noperator logs:\n{logs}\ntenant pods:\n{tenant}")
+}
+
+/// The tenant config the operator wrote for Storefront `name` (its admin key, for seeding).
+async fn tenant_config(client: &kube::Client, name: &str) -> TenantConfig {
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let selector = format!("{TENANT_SECRET_SELECTOR},emporium.dev/tenant={name}");
+    let secret = eventually("the tenant config Secret", WAIT, || async {
+        let list = secrets
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        Ok(list.items.into_iter().next())
+    })
+    .await
+    .expect("the operator writes the tenant config Secret");
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(TENANT_CONFIG_KEY))
+        .map(|b| b.0.clone());
+    TenantConfig::from_secret_data(data.as_deref()).expect("a valid tenant config")
+}
+
+/// Waits until Storefront `name` is Ready, or fails with its conditions and `diagnostics`.
+fn wait_ready(name: &str, diagnostics: impl Fn() -> String) {
+    let waited = kubectl_output(&[
+        "wait",
+        "--for=condition=Ready",
+        &format!("storefront/{name}"),
+        &format!("--timeout={READY_TIMEOUT}"),
+    ]);
+    if !waited.0 {
+        let (_, status, _) = kubectl_output(&[
+            "get",
+            "storefront",
+            name,
+            "-o",
+            "jsonpath={.status.conditions}",
+        ]);
+        panic!(
+            "storefront/{name} not Ready within {READY_TIMEOUT}: {} {}\nconditions: {status}\n{}",
+            waited.1,
+            waited.2,
+            diagnostics()
+        );
+    }
 }
 
 /// The operator pods that are Ready, by name.
@@ -111,7 +163,7 @@ async fn lease_holder(leases: &Api<Lease>) -> anyhow::Result<Option<String>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenant() {
+async fn helm_install_runs_the_operator_as_pods_that_serve_tenants_through_the_ingress() {
     let Some(node) = real_node() else { return };
     let stack = Stack::get();
     let client = stack.kube().await.expect("kube client");
@@ -121,15 +173,18 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
     let namespace = format!("emporium-{run}");
     let release = format!("em-{run}");
     let plan = format!("chart-node-{run}");
+    let pooled_plan = format!("chart-node-pooled-{run}");
     let label = "emporium.dev/chart-run";
     let selector = format!("{label}={run}");
     let name = format!("cn-outfitters-{run}");
+    let pooled = format!("cn-corner-{run}");
     let tenant_namespace = format!("store-{name}");
+    let pool_namespace = format!("cn-pool-{run}");
     let _cleanup = Cleanup {
         release: release.clone(),
         namespace: namespace.clone(),
         selector: selector.clone(),
-        plan: plan.clone(),
+        plans: vec![plan.clone(), pooled_plan.clone()],
     };
 
     // The Storefront API (CRDs, so helm leaves its crds/ copy alone) and the release namespace,
@@ -213,7 +268,10 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
             "AWS_SECRET_ACCESS_KEY": stack.var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY"),
         },
         "aws": { "region": aws_region, "credentialsSecret": "emporium-aws" },
-        "pool": { "namespace": format!("cn-pool-{run}"), "minReplicas": 1, "maxReplicas": 2 },
+        "pool": { "namespace": pool_namespace, "minReplicas": 1, "maxReplicas": 2 },
+        // The node's ingress controller instead of the AWS Load Balancer Controller; the
+        // Ingresses keep their ALB annotations, which Traefik ignores.
+        "alb": { "ingressClass": node.var("NODE_INGRESS_CLASS") },
         "providers": {
             "database": "postgres",
             "tables": "dynamodb",
@@ -297,7 +355,7 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
     .await
     .unwrap_or_else(|e| panic!("{e:#}\n{}", diagnostics(&namespace, &tenant_namespace)));
 
-    // A dedicated tenant, reconciled by the operator pods.
+    // A dedicated and a pooled tenant, reconciled by the operator pods.
     write_manifests(
         &artifacts.join(format!("storefront-{run}.yaml")),
         &[
@@ -316,7 +374,22 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
                     "database": { "minCapacity": 0.5, "maxCapacity": 2 },
                 },
             }),
+            json!({
+                "apiVersion": "emporium.dev/v1alpha1",
+                "kind": "StorefrontPlan",
+                "metadata": { "name": pooled_plan },
+                "spec": {
+                    "tier": "pooled",
+                    "replicas": { "min": 1, "max": 1 },
+                    "resources": {
+                        "requests": { "cpu": "50m", "memory": "64Mi" },
+                        "limits": { "cpu": "500m", "memory": "256Mi" },
+                    },
+                    "database": { "minCapacity": 0.5, "maxCapacity": 2 },
+                },
+            }),
             storefront_manifest(&name, label, &run, &plan, "Delete"),
+            storefront_manifest(&pooled, label, &run, &pooled_plan, "Delete"),
         ],
     );
     kubectl(&[
@@ -327,27 +400,8 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
             .to_str()
             .unwrap_or_default(),
     ]);
-    let waited = kubectl_output(&[
-        "wait",
-        "--for=condition=Ready",
-        &format!("storefront/{name}"),
-        &format!("--timeout={READY_TIMEOUT}"),
-    ]);
-    if !waited.0 {
-        let (_, status, _) = kubectl_output(&[
-            "get",
-            "storefront",
-            &name,
-            "-o",
-            "jsonpath={.status.conditions}",
-        ]);
-        panic!(
-            "storefront/{name} not Ready within {READY_TIMEOUT}: {} {}\nconditions: {status}\n{}",
-            waited.1,
-            waited.2,
-            diagnostics(&namespace, &tenant_namespace)
-        );
-    }
+    wait_ready(&name, || diagnostics(&namespace, &tenant_namespace));
+    wait_ready(&pooled, || diagnostics(&namespace, &pool_namespace));
 
     // Its runtime pod runs from the runtime image on the node and serves a shopper, through
     // its ClusterIP, with what it read from its tenant Secret.
@@ -391,6 +445,114 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
         "bea@example.com",
     )
     .await;
+
+    // Real routing: Traefik on the node serves the operator's Ingresses (their class is the one
+    // the chart was given) and sends each host to its own pods: the dedicated tenant's, and the
+    // pool Deployment's for the pooled one.
+    let ingress = node.var("NODE_INGRESS_URL").to_owned();
+    for store in [&name, &pooled] {
+        let (_, classes, _) = kubectl_output(&[
+            "get",
+            "ingress",
+            "-A",
+            "-l",
+            &format!("emporium.dev/tenant={store}"),
+            "-o",
+            "jsonpath={.items[*].spec.ingressClassName}",
+        ]);
+        assert_eq!(
+            classes.trim(),
+            node.var("NODE_INGRESS_CLASS"),
+            "{store}'s Ingress has the chart's class"
+        );
+    }
+    let pool_pods: Api<Pod> = Api::namespaced(client.clone(), &pool_namespace);
+    let pool = pool_pods
+        .list(&ListParams::default().labels("emporium.dev/pool=true"))
+        .await
+        .expect("the pool's pods");
+    let pool_pod = pool
+        .items
+        .iter()
+        .find(|p| pod_ready(p))
+        .unwrap_or_else(|| panic!("no Ready pool pod among {}", pool.items.len()));
+    assert_eq!(
+        pool_pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(node.name()),
+        "the pool runs on the real node"
+    );
+    for (store, shopper) in [(&name, "ingrid@example.com"), (&pooled, "pia@example.com")] {
+        let host = format!("{store}.localhost");
+        eventually(&format!("the ingress routes {host}"), WAIT, || async {
+            let res = http
+                .get(format!("{ingress}/readyz"))
+                .header("Host", &host)
+                .send()
+                .await;
+            Ok(res.ok().filter(|r| r.status() == StatusCode::OK))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let log =
+                std::fs::read_to_string(workspace_root().join(".state/node/logs/ingress.log"))
+                    .unwrap_or_default();
+            panic!("{e:#}\ningress log:\n{log}")
+        });
+        assert_serves_shopper(&ingress, &host, shopper).await;
+        let home = http
+            .get(format!("{ingress}/"))
+            .header("Host", &host)
+            .send()
+            .await
+            .expect("the home page");
+        assert_eq!(home.status(), StatusCode::OK, "{host}'s home page");
+        let page = home.text().await.expect("the home page's body");
+        let other = if store == &name { &pooled } else { &name };
+        assert!(
+            page.contains(&format!("Store {store}")) && !page.contains(other.as_str()),
+            "{host} is served by its own store"
+        );
+    }
+
+    // A shopper's whole journey in Chromium, through the ingress to the pool's pod: search,
+    // product with live stock, cart, checkout with shipping and VAT, account, keyboard, phone.
+    ensure_browser();
+    let config = tenant_config(&client, &pooled).await;
+    let port = ingress.rsplit(':').next().expect("the ingress port");
+    let shop = StoreClient {
+        http: http.clone(),
+        base: ingress.clone(),
+        host: format!("{pooled}.localhost"),
+        admin_key: config.admin_key.clone(),
+    };
+    let sku = seed_journey_shop(&shop).await;
+    let journey = artifacts.join(format!("journey-{run}"));
+    std::fs::create_dir_all(&journey).expect("the journey's artifacts directory");
+    let (status, output) = run_journey(
+        "journey.mjs",
+        &[
+            "--base",
+            &format!("http://{pooled}.localhost:{port}"),
+            "--search",
+            "ceramik",
+            "--product",
+            "Ceramic Mug",
+            "--sku",
+            &sku,
+            "--store",
+            &format!("Store {pooled}"),
+            "--admin-key",
+            &config.admin_key,
+        ],
+        &journey,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(
+        status.success(),
+        "the browser journey through the ingress failed ({status}):\n{output}\nscreenshots: {}",
+        journey.display()
+    );
 
     // The leader's pod goes: another replica takes the Lease, the Deployment replaces the pod, and
     // the new leader reconciles the next change.
@@ -442,7 +604,7 @@ async fn helm_install_runs_the_operator_as_pods_that_provision_a_dedicated_tenan
     .unwrap_or_else(|e| panic!("{e:#}\n{}", diagnostics(&namespace, &tenant_namespace)));
 
     // Offboarding through the operator pods: the tenant's namespace and pods go.
-    kubectl(&["delete", "storefront", &name, "--timeout=120s"]);
+    kubectl(&["delete", "storefront", &name, &pooled, "--timeout=120s"]);
     eventually("the tenant's namespace is gone", WAIT, || async {
         Ok(namespaces
             .get_opt(&tenant_namespace)

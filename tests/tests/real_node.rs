@@ -183,8 +183,36 @@ async fn a_dedicated_tenant_runs_from_the_image_on_the_real_node() {
         Some("restricted"),
         "the tenant namespace enforces restricted Pod Security"
     );
-
+    // And the API server holds to it: a pod that runs as root with a writable root filesystem,
+    // privilege escalation and no seccomp profile is refused, saying which rules it breaks.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let intruder: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "not-restricted" },
+        "spec": {
+            "nodeSelector": { "emporium.dev/node": "real" },
+            "tolerations": [{ "key": "emporium.dev/node", "operator": "Exists" }],
+            "containers": [{
+                "name": "root",
+                "image": RealNode::image("storefront"),
+                "securityContext": { "runAsUser": 0, "allowPrivilegeEscalation": true },
+            }],
+        },
+    }))
+    .expect("a pod");
+    match pods.create(&Default::default(), &intruder).await {
+        Err(kube::Error::Api(refusal)) => {
+            assert_eq!(refusal.code, 403, "refused as Forbidden: {refusal:?}");
+            for rule in ["restricted", "allowPrivilegeEscalation", "runAsNonRoot"] {
+                assert!(
+                    refusal.message.contains(rule),
+                    "the refusal names {rule}: {}",
+                    refusal.message
+                );
+            }
+        }
+        other => panic!("a pod breaking `restricted` was not refused: {other:?}"),
+    }
+
     let listed = pods
         .list(&ListParams::default().labels(&format!("emporium.dev/tenant={name}")))
         .await
