@@ -12,11 +12,11 @@ use kube::CustomResourceExt as _;
 
 pub use hostname::Hostname;
 pub use plan::{
-    CpuMemory, DatabaseSizing, PlanQuota, PlanResources, ReplicaRange, StorefrontPlan,
+    CpuMemory, DatabaseSizing, ExpectedUsage, PlanQuota, PlanResources, ReplicaRange, StorefrontPlan,
     StorefrontPlanSpec, TableThroughput, Tier,
 };
 pub use storefront::{
-    CatalogSpec, Condition, DatabaseSpec, DeletionPolicy, ExistingTables, PaymentProvider,
+    CatalogSpec, Condition, CostLine, CostStatus, DatabaseSpec, DeletionPolicy, ExistingTables, PaymentProvider,
     PaymentsSpec, Phase, SecretReference, Storefront, StorefrontSpec, StorefrontStatus,
 };
 

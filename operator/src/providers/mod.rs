@@ -34,7 +34,7 @@ pub use self::{
     secret::SecretString,
     snapshots::{SnapshotSettings, SnapshotStore},
     tables::{
-        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings,
+        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings, TableStorage,
         TenantTables,
     },
 };
