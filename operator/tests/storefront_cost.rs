@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use common::{spawn_operator, test_config};
 use emporium_integration_tests::{
-    Stack, apply, eventually, install_crds, kubectl_output, moto_subnets, scratch_database,
-    unique,
+    Stack, apply, eventually, install_crds, kubectl_output, moto_subnets, scratch_database, unique,
 };
 use emporium_operator::{
     config::{DataProviderChoice, DataSettings},
@@ -64,11 +63,15 @@ fn cents(amount: &str) -> i64 {
 
 /// The final (not provisional) estimate of `name`, once it is Ready.
 async fn final_estimate(api: &Api<Storefront>, name: &str) -> anyhow::Result<CostStatus> {
-    eventually(&format!("{name} Ready with a final cost estimate"), WAIT, || async {
-        let status = api.get(name).await?.status.unwrap_or_default();
-        let ready = common::condition_is_true(&status, "Ready");
-        Ok(status.cost.filter(|c| ready && !c.provisional))
-    })
+    eventually(
+        &format!("{name} Ready with a final cost estimate"),
+        WAIT,
+        || async {
+            let status = api.get(name).await?.status.unwrap_or_default();
+            let ready = common::condition_is_true(&status, "Ready");
+            Ok(status.cost.filter(|c| ready && !c.provisional))
+        },
+    )
     .await
 }
 
@@ -124,7 +127,11 @@ async fn dedicated_and_pooled_tenants_get_a_monthly_estimate_in_status_and_in_ku
         assert_eq!(cost.price_book, "us-east-1 list prices of 2026-12-07");
         assert_eq!(cost.breakdown.len(), 9, "every component: {cost:#?}");
         let sum: i64 = cost.breakdown.iter().map(|l| cents(&l.monthly)).sum();
-        assert_eq!(sum, cents(&cost.monthly_estimate), "the lines add up: {cost:#?}");
+        assert_eq!(
+            sum,
+            cents(&cost.monthly_estimate),
+            "the lines add up: {cost:#?}"
+        );
 
         // The cluster's minimum, read from RDS (the dedicated cluster, or the pool cluster
         // with this run's single pooled tenant): 0.5 ACU × 730 h × $0.12.
@@ -134,7 +141,11 @@ async fn dedicated_and_pooled_tenants_get_a_monthly_estimate_in_status_and_in_ku
             ("43.80", "Observed"),
             "{aurora:?}"
         );
-        assert!(aurora.basis.contains("DescribeDBClusters"), "{}", aurora.basis);
+        assert!(
+            aurora.basis.contains("DescribeDBClusters"),
+            "{}",
+            aurora.basis
+        );
         // The plan's declared usage, priced.
         assert_eq!(line(&cost, "aurora-storage").monthly, "1.00");
         assert_eq!(line(&cost, "aurora-io").monthly, "1.00");
@@ -167,7 +178,10 @@ async fn dedicated_and_pooled_tenants_get_a_monthly_estimate_in_status_and_in_ku
         assert!(row.split_whitespace().any(|cell| cell == estimate), "{row}");
     }
     let (_, narrow, _) = kubectl_output(&["get", "sf", &dedicated]);
-    assert!(!narrow.contains("USD/MONTH"), "a wide-only column: {narrow}");
+    assert!(
+        !narrow.contains("USD/MONTH"),
+        "a wide-only column: {narrow}"
+    );
 
     // A reconcile within the refresh period (a spec edit) keeps the estimate as it was.
     let before = final_estimate(&api, &dedicated).await?;
@@ -185,7 +199,11 @@ async fn dedicated_and_pooled_tenants_get_a_monthly_estimate_in_status_and_in_ku
     })
     .await?;
     let after = api.get(&dedicated).await?.status.and_then(|s| s.cost);
-    assert_eq!(after.as_ref(), Some(&before), "not recomputed within the hour");
+    assert_eq!(
+        after.as_ref(),
+        Some(&before),
+        "not recomputed within the hour"
+    );
 
     for name in [&dedicated, &pooled] {
         api.delete(name, &DeleteParams::default()).await?;

@@ -91,10 +91,7 @@ pub fn due(
     } else {
         refresh
     };
-    match previous
-        .computed_at
-        .parse::<k8s_openapi::jiff::Timestamp>()
-    {
+    match previous.computed_at.parse::<k8s_openapi::jiff::Timestamp>() {
         Ok(at) => {
             let age = now.as_second().saturating_sub(at.as_second());
             age < 0 || age.unsigned_abs() >= refresh.as_secs()

@@ -84,12 +84,16 @@ impl Default for PriceBook {
 /// Why a price book cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PriceBookError {
-    #[error("cannot read the price book {path}: {source}; mount the chart's cost ConfigMap there or leave --price-book out for the built-in us-east-1 list prices")]
+    #[error(
+        "cannot read the price book {path}: {source}; mount the chart's cost ConfigMap there or leave --price-book out for the built-in us-east-1 list prices"
+    )]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("the price book {path} is not a valid price book: {source}; every field of `cost.priceBook` in the chart's values is required (see docs/cost.md)")]
+    #[error(
+        "the price book {path} is not a valid price book: {source}; every field of `cost.priceBook` in the chart's values is required (see docs/cost.md)"
+    )]
     Parse {
         path: String,
         source: serde_yaml::Error,
@@ -139,13 +143,18 @@ impl PriceBook {
             ("memoryGibHour", self.memory_gib_hour),
         ];
         if let Some((name, value)) = prices.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
-            return Err(format!("{name} is {value}; prices must be numbers of at least 0"));
+            return Err(format!(
+                "{name} is {value}; prices must be numbers of at least 0"
+            ));
         }
         if self.hours_per_month <= 0.0 {
             return Err("hoursPerMonth must be more than 0 (AWS bills 730)".into());
         }
         if self.taken_on.trim().is_empty() || self.currency.trim().is_empty() {
-            return Err("takenOn and currency must be set: the status shows them next to every figure".into());
+            return Err(
+                "takenOn and currency must be set: the status shows them next to every figure"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -198,7 +198,11 @@ fn an_unreadable_figure_counts_zero_and_says_why() {
     let estimate = estimate(&usage, &PriceBook::default());
     let line = estimate.line(Component::DynamodbStorage).unwrap();
     assert_eq!((line.cents, line.source), (0, Source::Unavailable));
-    assert!(line.basis.ends_with("(DescribeTable failed: throttled)"), "{}", line.basis);
+    assert!(
+        line.basis.ends_with("(DescribeTable failed: throttled)"),
+        "{}",
+        line.basis
+    );
     assert_eq!(dollars(estimate.total_cents()), "68.42");
 }
 
@@ -240,28 +244,76 @@ fn an_estimate_is_recomputed_only_when_due() {
         false,
     );
     assert!(due(None, &prices, at("2026-12-07T10:00:00Z"), hour, false));
-    assert!(!due(Some(&made), &prices, at("2026-12-07T10:59:59Z"), hour, false));
-    assert!(due(Some(&made), &prices, at("2026-12-07T11:00:00Z"), hour, false));
+    assert!(!due(
+        Some(&made),
+        &prices,
+        at("2026-12-07T10:59:59Z"),
+        hour,
+        false
+    ));
+    assert!(due(
+        Some(&made),
+        &prices,
+        at("2026-12-07T11:00:00Z"),
+        hour,
+        false
+    ));
     // A clock that went backwards, an unreadable time or another price book: recompute.
-    assert!(due(Some(&made), &prices, at("2026-12-07T09:00:00Z"), hour, false));
+    assert!(due(
+        Some(&made),
+        &prices,
+        at("2026-12-07T09:00:00Z"),
+        hour,
+        false
+    ));
     let garbled = CostStatus {
         computed_at: "yesterday".into(),
         ..made.clone()
     };
-    assert!(due(Some(&garbled), &prices, at("2026-12-07T10:00:01Z"), hour, false));
+    assert!(due(
+        Some(&garbled),
+        &prices,
+        at("2026-12-07T10:00:01Z"),
+        hour,
+        false
+    ));
     let newer = PriceBook {
         taken_on: "2027-01-01".into(),
         ..prices.clone()
     };
-    assert!(due(Some(&made), &newer, at("2026-12-07T10:00:01Z"), hour, false));
+    assert!(due(
+        Some(&made),
+        &newer,
+        at("2026-12-07T10:00:01Z"),
+        hour,
+        false
+    ));
     // While the data is provisioned: at most every minute; once it is ready: at once.
     let early = CostStatus {
         provisional: true,
         ..made.clone()
     };
-    assert!(!due(Some(&early), &prices, at("2026-12-07T10:00:59Z"), hour, true));
-    assert!(due(Some(&early), &prices, at("2026-12-07T10:01:00Z"), hour, true));
-    assert!(due(Some(&early), &prices, at("2026-12-07T10:00:01Z"), hour, false));
+    assert!(!due(
+        Some(&early),
+        &prices,
+        at("2026-12-07T10:00:59Z"),
+        hour,
+        true
+    ));
+    assert!(due(
+        Some(&early),
+        &prices,
+        at("2026-12-07T10:01:00Z"),
+        hour,
+        true
+    ));
+    assert!(due(
+        Some(&early),
+        &prices,
+        at("2026-12-07T10:00:01Z"),
+        hour,
+        false
+    ));
 }
 
 #[test]
@@ -277,7 +329,9 @@ fn a_price_book_with_a_negative_price_or_a_missing_field_is_refused() {
     std::fs::write(&path, "currency: USD\nregion: us-east-1\n").unwrap();
     let error = PriceBook::from_file(&path).unwrap_err().to_string();
     assert!(error.contains("not a valid price book"), "{error}");
-    let missing = PriceBook::from_file(&dir.join("absent.yaml")).unwrap_err().to_string();
+    let missing = PriceBook::from_file(&dir.join("absent.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("cannot read the price book"), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -296,5 +350,8 @@ fn a_half_cent_rounds_up_despite_binary_noise() {
         .cloned()
         .unwrap();
     assert_eq!(dollars(line.cents), "22.27");
-    assert_eq!(line.basis, "($0.0225/h + 1 LCU assumed × $0.008/LCU-h) × 730 h");
+    assert_eq!(
+        line.basis,
+        "($0.0225/h + 1 LCU assumed × $0.008/LCU-h) × 730 h"
+    );
 }

@@ -296,7 +296,9 @@ pub fn render_status(view: &TenantView) -> String {
     let _ = writeln!(out, "  Runtime health: {health}");
 
     match &view.cost {
-        None => out.push_str("\nCost: no estimate yet (the operator makes one on its next reconcile)\n"),
+        None => {
+            out.push_str("\nCost: no estimate yet (the operator makes one on its next reconcile)\n")
+        }
         Some(cost) => {
             let _ = writeln!(
                 out,
@@ -317,9 +319,10 @@ pub fn render_status(view: &TenantView) -> String {
                     ]
                 })
                 .collect();
+            let per_month = format!("{}/MONTH", cost.currency);
             indent(
                 &mut out,
-                &render(&["COMPONENT", cost.currency.as_str(), "SOURCE", "BASIS"], &rows),
+                &render(&["COMPONENT", &per_month, "SOURCE", "BASIS"], &rows),
             );
         }
     }
@@ -457,19 +460,19 @@ mod tests {
     }
 
     fn sample_cost() -> CostStatus {
-        let line = |component: &str, monthly: &str, source: &str, basis: &str| {
-            crate::crd::CostLine {
+        let line =
+            |component: &str, monthly: &str, source: &str, basis: &str| crate::crd::CostLine {
                 component: component.into(),
                 monthly: monthly.into(),
                 source: source.into(),
                 basis: basis.into(),
-            }
-        };
+            };
         CostStatus {
             currency: "USD".into(),
             monthly_estimate: "62.27".into(),
             price_book: "us-east-1 list prices of 2026-12-07".into(),
             computed_at: "2026-12-07T10:00:00Z".into(),
+            provisional: false,
             breakdown: vec![
                 line(
                     "aurora-capacity",

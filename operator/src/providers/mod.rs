@@ -34,8 +34,8 @@ pub use self::{
     secret::SecretString,
     snapshots::{SnapshotSettings, SnapshotStore},
     tables::{
-        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings, TableStorage,
-        TenantTables,
+        AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings,
+        TableStorage, TenantTables,
     },
 };
 

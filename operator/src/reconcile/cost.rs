@@ -79,7 +79,11 @@ pub(super) async fn refresh(
 }
 
 /// Storefronts of the cache (this one included) for which `pick` holds.
-fn tenants_where(ctx: &Context, storefront: &Storefront, pick: impl Fn(&Storefront) -> bool) -> u32 {
+fn tenants_where(
+    ctx: &Context,
+    storefront: &Storefront,
+    pick: impl Fn(&Storefront) -> bool,
+) -> u32 {
     let uid = storefront.uid();
     let others = ctx
         .cache
@@ -140,7 +144,10 @@ async fn gather(
                 Err(error) => {
                     usage.notes.push((
                         Component::AuroraCapacity,
-                        format!("DescribeDBClusters failed, so the configured minimum: {}", clip(&error)),
+                        format!(
+                            "DescribeDBClusters failed, so the configured minimum: {}",
+                            clip(&error)
+                        ),
                     ));
                     (declared, Source::Declared)
                 }
@@ -159,10 +166,17 @@ async fn gather(
                 io_millions: expected.database_io_millions,
             });
         } else {
-            for component in [Component::AuroraCapacity, Component::AuroraStorage, Component::AuroraIo] {
+            for component in [
+                Component::AuroraCapacity,
+                Component::AuroraStorage,
+                Component::AuroraIo,
+            ] {
                 usage.notes.push((
                     component,
-                    format!("database on a {} server the operator does not price", provider.kind()),
+                    format!(
+                        "database on a {} server the operator does not price",
+                        provider.kind()
+                    ),
                 ));
             }
         }
@@ -273,7 +287,10 @@ async fn pool_capacity(
     let Some(provider) = &ctx.providers.database else {
         return Ok(None);
     };
-    let reading = provider.capacity(request).await.map_err(|e: ProviderError| e.to_string());
+    let reading = provider
+        .capacity(request)
+        .await
+        .map_err(|e: ProviderError| e.to_string());
     ctx.pool_readings.lock().capacity = Some((Instant::now(), reading.clone()));
     reading
 }
