@@ -163,10 +163,12 @@ async fn dedicated_and_pooled_tenants_get_a_monthly_estimate_in_status_and_in_ku
     // × $0.04048 + 0.5 GiB × $0.004445) × 730 h = $18.02.
     let cost = final_estimate(&api, &dedicated).await?;
     assert_eq!(line(&cost, "compute").monthly, "18.02", "{cost:#?}");
+    eprintln!("{dedicated}: {}", serde_json::to_string_pretty(&cost)?);
 
     // `kubectl get sf -o wide` has the column, with the estimate in it.
     let (ok, out, err) = kubectl_output(&["get", "sf", &dedicated, &pooled, "-o", "wide"]);
     assert!(ok, "{err}");
+    eprintln!("kubectl get sf -o wide:\n{out}");
     let header = out.lines().next().unwrap_or_default();
     assert!(header.contains("USD/MONTH"), "{out}");
     for name in [&dedicated, &pooled] {

@@ -68,7 +68,7 @@ pub(super) async fn refresh(
     ) {
         return None;
     }
-    let usage = gather(ctx, storefront, tenant, ingress_group, namespace).await;
+    let usage = gather(ctx, storefront, tenant, data, ingress_group, namespace).await;
     let estimate = cost::estimate(&usage, &settings.prices);
     Some(cost::to_status(
         &estimate,
@@ -100,6 +100,7 @@ async fn gather(
     ctx: &Context,
     storefront: &Storefront,
     tenant: &ValidatedTenant,
+    data: &TenantData,
     ingress_group: Option<&str>,
     namespace: &str,
 ) -> Usage {
@@ -125,9 +126,18 @@ async fn gather(
                     .unwrap_or(plan.database.min_capacity),
                 Tier::Pooled => ctx.config.data.aurora_pool_min_acu,
             };
+            // Not while the provider is still making it (or cannot reach AWS): the reading
+            // could not exist yet, and an outage would cost every reconcile a second timeout.
             let reading = match database_request(storefront, tenant.tier, Some(plan)) {
+                Ok(_) if !data.database.ready => Err(format!(
+                    "not read: the database is not ready ({})",
+                    data.database.reason
+                )),
                 Ok(request) => match tenant.tier {
-                    Tier::Dedicated => provider.capacity(&request).await.map_err(|e| e.to_string()),
+                    Tier::Dedicated => provider
+                        .capacity(&request)
+                        .await
+                        .map_err(|e| format!("DescribeDBClusters failed: {e}")),
                     Tier::Pooled => pool_capacity(ctx, &request).await,
                 },
                 Err(error) => Err(error.to_string()),
@@ -144,10 +154,7 @@ async fn gather(
                 Err(error) => {
                     usage.notes.push((
                         Component::AuroraCapacity,
-                        format!(
-                            "DescribeDBClusters failed, so the configured minimum: {}",
-                            clip(&error)
-                        ),
+                        format!("{}; so the configured minimum", clip(&error)),
                     ));
                     (declared, Source::Declared)
                 }
@@ -186,16 +193,20 @@ async fn gather(
     if let Some(provider) = &ctx.providers.tables {
         let request = tables_request(storefront, tenant.tier, Some(plan));
         let reading = match tenant.tier {
-            Tier::Dedicated => provider.stored(&request).await.map_err(|e| e.to_string()),
+            _ if !data.tables.ready => Err(format!(
+                "not read: the tables are not ready ({})",
+                data.tables.reason
+            )),
+            Tier::Dedicated => provider
+                .stored(&request)
+                .await
+                .map_err(|e| format!("DescribeTable failed: {e}")),
             Tier::Pooled => pool_storage(ctx, &request).await,
         };
         let (bytes, source) = match reading {
             Ok(storage) => (storage.bytes as f64, Source::Observed),
             Err(error) => {
-                usage.notes.push((
-                    Component::DynamodbStorage,
-                    format!("DescribeTable failed: {}", clip(&error)),
-                ));
+                usage.notes.push((Component::DynamodbStorage, clip(&error)));
                 (0.0, Source::Unavailable)
             }
         };
@@ -290,7 +301,7 @@ async fn pool_capacity(
     let reading = provider
         .capacity(request)
         .await
-        .map_err(|e: ProviderError| e.to_string());
+        .map_err(|e: ProviderError| format!("DescribeDBClusters failed: {e}"));
     ctx.pool_readings.lock().capacity = Some((Instant::now(), reading.clone()));
     reading
 }
@@ -309,7 +320,10 @@ async fn pool_storage(
     let Some(provider) = &ctx.providers.tables else {
         return Ok(TableStorage::default());
     };
-    let reading = provider.stored(request).await.map_err(|e| e.to_string());
+    let reading = provider
+        .stored(request)
+        .await
+        .map_err(|e| format!("DescribeTable failed: {e}"));
     ctx.pool_readings.lock().storage = Some((Instant::now(), reading.clone()));
     reading
 }

@@ -211,7 +211,7 @@ async fn run_pipeline(storefront: &Storefront, ctx: &Context) -> Result<Action, 
         namespace,
         ingress_group,
         gate: ctx.config.readiness_gate,
-        cost,
+        cost: cost.as_ref(),
     });
     if first_look_pending(storefront, ctx, &outcome, generation) {
         // Moments from now the Deployment watch reconciles again and writes the real status.

@@ -53,7 +53,7 @@ pub struct Reconciled<'a> {
     pub ingress_group: Option<String>,
     pub gate: ReadinessGate,
     /// A new cost estimate; `None` keeps the one the status has (see `reconcile::cost`).
-    pub cost: Option<CostStatus>,
+    pub cost: Option<&'a CostStatus>,
 }
 
 /// What the status describes: how far one reconcile got (not a provider's
@@ -202,7 +202,7 @@ pub fn compute(
                 .map(|d| format!("https://{d}"));
             status.ingress_group = r.ingress_group.clone();
             status.database_id = data.database_id.clone();
-            if let Some(cost) = &r.cost {
+            if let Some(cost) = r.cost {
                 status.cost = Some(cost.clone());
             }
             // Tables once ready stay recorded while a later check is not (AWS busy or
