@@ -400,6 +400,8 @@ pub struct OperatorConfig {
     pub storefront_selector: String,
     /// Maximum Storefronts reconciled at once.
     pub concurrency: u16,
+    /// Unit prices and refresh period of the tenants' cost estimates (`status.cost`).
+    pub cost: crate::cost::CostSettings,
 }
 
 impl Default for OperatorConfig {
@@ -425,6 +427,7 @@ impl Default for OperatorConfig {
             readiness_gate: ReadinessGate::Available,
             storefront_selector: String::new(),
             concurrency: 8,
+            cost: crate::cost::CostSettings::default(),
         }
     }
 }

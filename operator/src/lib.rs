@@ -2,6 +2,7 @@
 //! integration tests under `tests/` drive them against a real API server.
 
 pub mod config;
+pub mod cost;
 pub mod crd;
 pub mod http;
 pub mod leader;

@@ -15,6 +15,7 @@ use emporium_operator::{
         DataProviderChoice, DataSettings, OperatorConfig, RUNTIME_ENV_RESERVED, ReadinessGate,
         parse_key_value,
     },
+    cost::{CostSettings, PriceBook},
     http::{Health, router},
     leader::LeaseConfig,
     metrics::Metrics,
@@ -142,6 +143,15 @@ struct Args {
     /// Maximum Storefronts reconciled at once.
     #[arg(long, env = "EMPORIUM_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
+    /// The price book of the tenants' cost estimates (`status.cost`): a YAML file of unit
+    /// prices, as the chart's `cost.priceBook` values render it. Left out: the built-in
+    /// us-east-1 list prices (dated; see docs/cost.md).
+    #[arg(long, env = "EMPORIUM_PRICE_BOOK")]
+    price_book: Option<std::path::PathBuf>,
+    /// How old a tenant's cost estimate may get before a reconcile computes it again (its AWS
+    /// reads included); 0 turns the estimates off.
+    #[arg(long, env = "EMPORIUM_COST_REFRESH_SECONDS", default_value_t = 3600)]
+    cost_refresh_seconds: u64,
     /// Elect a leader through a Lease so several replicas can run.
     #[arg(long, env = "EMPORIUM_LEADER_ELECTION")]
     leader_election: bool,
@@ -174,6 +184,11 @@ async fn main() -> anyhow::Result<()> {
             "--runtime-env {name}: the operator sets {name} on every runtime container itself; leave it out"
         );
     }
+    let prices = match &args.price_book {
+        Some(path) => PriceBook::from_file(path)?,
+        None => PriceBook::default(),
+    };
+    tracing::info!(price_book = %prices.label(), "cost estimates priced with this book");
     let config = OperatorConfig {
         runtime_image: args.runtime_image,
         runtime_node_selector: args.runtime_node_selector.into_iter().collect(),
@@ -195,6 +210,10 @@ async fn main() -> anyhow::Result<()> {
         readiness_gate: args.readiness_gate,
         storefront_selector: args.storefront_selector,
         concurrency: args.concurrency,
+        cost: CostSettings {
+            prices,
+            refresh: Duration::from_secs(args.cost_refresh_seconds),
+        },
     };
     // Fail fast on provider settings that cannot work, before touching the cluster.
     let providers = reconcile::tenant_data::DataProviders::from_config(&config, None)

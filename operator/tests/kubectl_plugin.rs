@@ -107,6 +107,10 @@ async fn kubectl_emporium_shows_a_healthy_and_a_broken_store_and_pauses_one() ->
         "WorkloadReady".to_owned(),
         "Runtime health:".to_owned(),
         format!("Storefront/{healthy}"),
+        // The cost estimate and its breakdown (docs/cost.md).
+        "Cost: $".to_owned(),
+        "COMPONENT".to_owned(),
+        "load-balancer".to_owned(),
     ] {
         assert!(
             screen.contains(&expected),
@@ -147,6 +151,16 @@ async fn kubectl_emporium_shows_a_healthy_and_a_broken_store_and_pauses_one() ->
         "{healthy_line}"
     );
     assert!(line(&broken).contains("Failed"), "{table}");
+    assert!(
+        table.lines().next().is_some_and(|h| h.contains(" COST ")),
+        "{table}"
+    );
+    assert!(
+        healthy_line
+            .split_whitespace()
+            .any(|cell| cell.starts_with('$')),
+        "a cost: {healthy_line}"
+    );
     let json: serde_json::Value = serde_json::from_str(&ok(&["tenants", "-o", "json"]))?;
     let entry = json
         .as_array()
@@ -154,6 +168,17 @@ async fn kubectl_emporium_shows_a_healthy_and_a_broken_store_and_pauses_one() ->
         .cloned()
         .unwrap_or_default();
     assert_eq!(entry["phase"], "Failed", "{json}");
+    let healthy_entry = json
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == healthy.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(healthy_entry["cost"]["currency"], "USD", "{json}");
+    assert!(
+        healthy_entry["cost"]["monthlyEstimate"].is_string()
+            && healthy_entry["cost"]["breakdown"].as_array().map(Vec::len) == Some(9),
+        "{json}"
+    );
     let failed = ok(&["tenants", "--phase", "failed"]);
     assert!(
         failed.contains(&broken) && !failed.contains(&healthy),

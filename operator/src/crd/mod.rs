@@ -12,12 +12,13 @@ use kube::CustomResourceExt as _;
 
 pub use hostname::Hostname;
 pub use plan::{
-    CpuMemory, DatabaseSizing, PlanQuota, PlanResources, ReplicaRange, StorefrontPlan,
-    StorefrontPlanSpec, TableThroughput, Tier,
+    CpuMemory, DatabaseSizing, ExpectedUsage, PlanQuota, PlanResources, ReplicaRange,
+    StorefrontPlan, StorefrontPlanSpec, TableThroughput, Tier,
 };
 pub use storefront::{
-    CatalogSpec, Condition, DatabaseSpec, DeletionPolicy, ExistingTables, PaymentProvider,
-    PaymentsSpec, Phase, SecretReference, Storefront, StorefrontSpec, StorefrontStatus,
+    CatalogSpec, Condition, CostLine, CostStatus, DatabaseSpec, DeletionPolicy, ExistingTables,
+    PaymentProvider, PaymentsSpec, Phase, SecretReference, Storefront, StorefrontSpec,
+    StorefrontStatus,
 };
 
 /// The API group of every Emporium resource.

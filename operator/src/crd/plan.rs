@@ -80,6 +80,38 @@ pub struct StorefrontPlanSpec {
     /// Storefront sets `catalog.onDemand: false`.
     #[serde(default)]
     pub tables: TableThroughput,
+    /// What one tenant on this plan is expected to use a month where the operator cannot
+    /// measure it (database storage and I/O, DynamoDB and SQS requests): the cost estimate in
+    /// `status.cost` prices these and says so (`source: Declared`). Left out: counted as 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_usage: Option<ExpectedUsage>,
+}
+
+/// A tenant's expected monthly usage of what the operator does not measure (see
+/// `docs/cost.md`).
+#[derive(KubeSchema, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedUsage {
+    /// Database storage, GB.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub database_storage_gb: f64,
+    /// Database I/O, millions of requests a month (Aurora Standard bills them).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub database_io_millions: f64,
+    /// DynamoDB read request units, millions a month (on-demand tables).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub dynamodb_read_millions: f64,
+    /// DynamoDB write request units, millions a month (on-demand tables).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub dynamodb_write_millions: f64,
+    /// SQS requests (send, receive, delete), millions a month.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub sqs_request_millions: f64,
 }
 
 /// Provisioned DynamoDB throughput per table.

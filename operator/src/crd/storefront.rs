@@ -20,6 +20,7 @@ use super::{Hostname, Tier};
     printcolumn(name = "Tier", type_ = "string", json_path = ".status.tier"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
+    printcolumn(name = "USD/Month", type_ = "string", json_path = ".status.cost.monthlyEstimate", priority = 1, description = "Estimated monthly cost at list prices (status.cost; see docs/cost.md)"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 40").message("a Storefront's name must be at most 40 characters: it becomes the tenant id and part of the namespace store-<name>"),
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("a Storefront's name must start with a letter and contain only lowercase letters, digits and hyphens"),
@@ -265,6 +266,49 @@ pub struct StorefrontStatus {
     pub tables: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// What the tenant is estimated to cost a month at list prices, refreshed at most every
+    /// `--cost-refresh-seconds` (see `docs/cost.md`). An estimate, not a bill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostStatus>,
+}
+
+/// A tenant's monthly cost estimate and how it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostStatus {
+    /// ISO 4217 currency of every figure (`USD`).
+    pub currency: String,
+    /// The month's estimate, a decimal string in whole cents, e.g. `68.92`: the sum of
+    /// `breakdown[].monthly`.
+    pub monthly_estimate: String,
+    /// The price book the figures use: its region and the date its list prices were taken.
+    pub price_book: String,
+    /// When the estimate was computed (RFC 3339).
+    pub computed_at: String,
+    /// Made while the tenant's database, tables or queue were still being provisioned, so
+    /// some figures are the plan's rather than observed; made again, at most every minute,
+    /// until they are ready.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
+    /// One line per component, always all of them (zero with the reason when unused).
+    pub breakdown: Vec<CostLine>,
+}
+
+/// One component of a [`CostStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostLine {
+    /// `aurora-capacity`, `aurora-storage`, `aurora-io`, `dynamodb-requests`,
+    /// `dynamodb-storage`, `load-balancer`, `compute`, `sqs-requests` or `s3-storage`.
+    pub component: String,
+    /// A decimal string in whole cents.
+    pub monthly: String,
+    /// Where the quantity comes from: `Observed` (read from AWS or Kubernetes), `Declared`
+    /// (the plan's `expectedUsage` or the price book's assumptions), `Unavailable` (could not
+    /// be read: counted as 0) or `NotUsed`.
+    pub source: String,
+    /// The arithmetic, e.g. `0.5 ACU × 730 h × $0.12/ACU-h`.
+    pub basis: String,
 }
 
 /// Where a tenant is in its life.

@@ -79,6 +79,7 @@ pub async fn tenant(client: &Client, name: &str, probe: bool) -> Result<TenantVi
         ingress_group: status.ingress_group.clone(),
         database_id: status.database_id.clone(),
         tables: status.tables.clone(),
+        cost: status.cost.clone(),
         conditions: status
             .conditions
             .iter()
@@ -413,6 +414,7 @@ pub async fn fleet(client: &Client, phase: Option<&str>) -> Result<Vec<FleetRow>
                 ready,
                 version,
                 url: status.url.clone().unwrap_or_else(|| "-".to_owned()),
+                cost: status.cost.clone(),
                 age_seconds: seconds_since(
                     sf.metadata.creation_timestamp.as_ref().map(|t| t.0),
                     now,

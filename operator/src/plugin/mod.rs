@@ -71,7 +71,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// One screen about one store: conditions, database, tables, routing, pods, runtime health, events.
+    /// One screen about one store: conditions, database, tables, routing, pods, runtime health, cost, events.
     Status {
         /// The Storefront's name.
         name: String,
@@ -79,7 +79,7 @@ pub enum Command {
         #[arg(long)]
         no_probe: bool,
     },
-    /// The fleet: one line per Storefront with tier, plan, phase, Ready and runtime version.
+    /// The fleet: one line per Storefront with tier, plan, phase, Ready, runtime version and estimated monthly cost.
     Tenants {
         /// Only Storefronts in this phase (Provisioning, Ready, Failed, Paused, Deleting, Pending).
         #[arg(long)]
@@ -161,7 +161,7 @@ pub async fn run(cli: Cli, out: &mut impl std::io::Write) -> Result<(), PluginEr
                             serde_json::json!({
                                 "name": r.name, "tier": r.tier, "plan": r.plan,
                                 "phase": r.phase, "ready": r.ready, "version": r.version,
-                                "url": r.url, "ageSeconds": r.age_seconds,
+                                "url": r.url, "cost": r.cost, "ageSeconds": r.age_seconds,
                             })
                         })
                         .collect();

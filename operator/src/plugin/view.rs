@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::table::{age, render};
+use crate::crd::CostStatus;
 
 /// One Storefront with everything that serves it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +22,8 @@ pub struct TenantView {
     pub ingress_group: Option<String>,
     pub database_id: Option<String>,
     pub tables: Vec<String>,
+    /// The operator's monthly estimate (`status.cost`), when it made one.
+    pub cost: Option<CostStatus>,
     pub conditions: Vec<ConditionView>,
     /// The Deployment serving the tenant: its own, or the pool's for a pooled tenant.
     pub workload: Option<WorkloadView>,
@@ -104,7 +107,18 @@ pub struct FleetRow {
     pub ready: String,
     pub version: String,
     pub url: String,
+    /// `status.cost`, when the operator made an estimate.
+    pub cost: Option<CostStatus>,
     pub age_seconds: Option<i64>,
+}
+
+/// The COST cell: `$68.92` (other currencies: `68.92 EUR`), `-` without an estimate.
+pub fn cost_cell(cost: Option<&CostStatus>) -> String {
+    match cost {
+        None => "-".to_owned(),
+        Some(c) if c.currency == "USD" => format!("${}", c.monthly_estimate),
+        Some(c) => format!("{} {}", c.monthly_estimate, c.currency),
+    }
 }
 
 /// The image's tag (or digest), the runtime version a tenant runs.
@@ -281,6 +295,38 @@ pub fn render_status(view: &TenantView) -> String {
     };
     let _ = writeln!(out, "  Runtime health: {health}");
 
+    match &view.cost {
+        None => {
+            out.push_str("\nCost: no estimate yet (the operator makes one on its next reconcile)\n")
+        }
+        Some(cost) => {
+            let _ = writeln!(
+                out,
+                "\nCost: {} a month (estimate at {}, computed {})",
+                cost_cell(Some(cost)),
+                cost.price_book,
+                cost.computed_at
+            );
+            let rows: Vec<Vec<String>> = cost
+                .breakdown
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.component.clone(),
+                        l.monthly.clone(),
+                        l.source.clone(),
+                        clip(&l.basis, 110),
+                    ]
+                })
+                .collect();
+            let per_month = format!("{}/MONTH", cost.currency);
+            indent(
+                &mut out,
+                &render(&["COMPONENT", &per_month, "SOURCE", "BASIS"], &rows),
+            );
+        }
+    }
+
     out.push_str("\nRecent events:\n");
     if view.events.is_empty() {
         out.push_str("  (none)\n");
@@ -326,6 +372,7 @@ pub fn render_fleet(rows: &[FleetRow]) -> String {
                 r.phase.clone(),
                 r.ready.clone(),
                 r.version.clone(),
+                cost_cell(r.cost.as_ref()),
                 r.url.clone(),
                 age(r.age_seconds),
             ]
@@ -333,7 +380,7 @@ pub fn render_fleet(rows: &[FleetRow]) -> String {
         .collect();
     let mut out = render(
         &[
-            "NAME", "TIER", "PLAN", "PHASE", "READY", "VERSION", "URL", "AGE",
+            "NAME", "TIER", "PLAN", "PHASE", "READY", "VERSION", "COST", "URL", "AGE",
         ],
         &cells,
     );
@@ -368,6 +415,7 @@ mod tests {
             ingress_group: Some("emporium-0".into()),
             database_id: Some("emporium-acme".into()),
             tables: vec!["emporium-acme-catalog".into(), "emporium-acme-carts".into()],
+            cost: Some(sample_cost()),
             conditions: vec![ConditionView {
                 type_: "Ready".into(),
                 status: "True".into(),
@@ -411,6 +459,43 @@ mod tests {
         }
     }
 
+    fn sample_cost() -> CostStatus {
+        let line =
+            |component: &str, monthly: &str, source: &str, basis: &str| crate::crd::CostLine {
+                component: component.into(),
+                monthly: monthly.into(),
+                source: source.into(),
+                basis: basis.into(),
+            };
+        CostStatus {
+            currency: "USD".into(),
+            monthly_estimate: "62.27".into(),
+            price_book: "us-east-1 list prices of 2026-12-07".into(),
+            computed_at: "2026-12-07T10:00:00Z".into(),
+            provisional: false,
+            breakdown: vec![
+                line(
+                    "aurora-capacity",
+                    "43.80",
+                    "Observed",
+                    "0.5 ACU × 730 h × $0.12/ACU-h",
+                ),
+                line(
+                    "compute",
+                    "18.02",
+                    "Observed",
+                    "2 replicas × (0.25 vCPU × $0.04048/vCPU-h + 0.5 GiB × $0.004445/GiB-h) × 730 h",
+                ),
+                line(
+                    "load-balancer",
+                    "0.45",
+                    "Declared",
+                    "($0.0225/h + 1 LCU assumed × $0.008/LCU-h) × 730 h ÷ 50 tenants",
+                ),
+            ],
+        }
+    }
+
     #[test]
     fn a_healthy_tenant_in_one_screen() {
         insta::assert_snapshot!(render_status(&healthy()));
@@ -430,6 +515,7 @@ mod tests {
         view.workload = None;
         view.pods = vec![];
         view.runtime = RuntimeHealth::NoPod;
+        view.cost = None;
         view.events[0] = EventView {
             age_seconds: Some(30),
             type_: "Warning".into(),
@@ -444,6 +530,7 @@ mod tests {
         assert!(out.contains("Failed (x3)"), "{out}");
         assert!(out.contains("no Deployment found"), "{out}");
         assert!(out.contains("no running pod to ask"), "{out}");
+        assert!(out.contains("Cost: no estimate yet"), "{out}");
     }
 
     #[test]
@@ -479,6 +566,7 @@ mod tests {
                 ready: "True 10m".into(),
                 version: "0.4.1".into(),
                 url: "https://acme.example.com".into(),
+                cost: Some(sample_cost()),
                 age_seconds: Some(700),
             },
             FleetRow {
@@ -489,6 +577,7 @@ mod tests {
                 ready: "False 1m".into(),
                 version: "0.4.0".into(),
                 url: "-".into(),
+                cost: None,
                 age_seconds: Some(70),
             },
         ];

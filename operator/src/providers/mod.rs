@@ -35,7 +35,7 @@ pub use self::{
     snapshots::{SnapshotSettings, SnapshotStore},
     tables::{
         AdoptTables, DynamoTables, ItemPurge, TableKind, TableProvisioner, TableSettings,
-        TenantTables,
+        TableStorage, TenantTables,
     },
 };
 

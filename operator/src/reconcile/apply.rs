@@ -285,7 +285,7 @@ fn is_empty(value: &Value) -> bool {
 
 /// A Kubernetes quantity's value (`100m`, `128Mi`, `4`, `1.5Gi`, `2e3`); `None` for other
 /// strings.
-fn quantity(text: &str) -> Option<f64> {
+pub(crate) fn quantity(text: &str) -> Option<f64> {
     const SUFFIXES: [(&str, f64); 15] = [
         ("Ki", 1024.0),
         ("Mi", 1_048_576.0),

@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 use kube::{Client, runtime::events::Recorder};
 use parking_lot::Mutex;
 
-use super::{apply::Applier, cache::Cache, sharding::Demand, tenant_data::DataProviders};
+use super::{
+    apply::Applier, cache::Cache, cost::PoolReadings, sharding::Demand, tenant_data::DataProviders,
+};
 use crate::{config::OperatorConfig, crd::StorefrontStatus, metrics::Metrics};
 
 /// Shared state of the reconciler.
@@ -30,6 +32,8 @@ pub struct Context {
     /// Storefronts (by uid) whose first status is held back, since when (see
     /// [`super::status::writer::first_look_pending`]).
     pub(super) held_back: Mutex<BTreeMap<String, Instant>>,
+    /// The pool's cost figures, shared by every pooled tenant (see [`super::cost`]).
+    pub(super) pool_readings: Mutex<PoolReadings>,
 }
 
 impl Context {
@@ -53,6 +57,7 @@ impl Context {
             assignments: Mutex::default(),
             failures: Mutex::default(),
             held_back: Mutex::default(),
+            pool_readings: Mutex::default(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod build;
 pub mod cache;
 pub mod cells;
 mod context;
+mod cost;
 mod error;
 pub mod handover;
 pub mod identity;
@@ -193,6 +194,15 @@ async fn run_pipeline(storefront: &Storefront, ctx: &Context) -> Result<Action, 
         .or(pool_workload)
         .unwrap_or(WorkloadObservation::default());
 
+    let cost = cost::refresh(
+        ctx,
+        storefront,
+        &tenant,
+        &data,
+        ingress_group.as_deref(),
+        &namespace,
+    )
+    .await;
     let outcome = ReconcileOutcome::Reconciled(Reconciled {
         tenant: &tenant,
         data: &data,
@@ -201,6 +211,7 @@ async fn run_pipeline(storefront: &Storefront, ctx: &Context) -> Result<Action, 
         namespace,
         ingress_group,
         gate: ctx.config.readiness_gate,
+        cost: cost.as_ref(),
     });
     if first_look_pending(storefront, ctx, &outcome, generation) {
         // Moments from now the Deployment watch reconciles again and writes the real status.

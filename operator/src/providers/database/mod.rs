@@ -87,6 +87,17 @@ pub trait DatabaseProvider: Send + Sync {
         &'a self,
         db: &'a TenantDatabase,
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>>;
+
+    /// The serverless v2 capacity the tenant's cluster (pooled: the pool cluster) is set to,
+    /// as the cloud reports it, for the cost estimate; `None` when there is no such figure
+    /// (the `postgres` provider, a cluster not created yet).
+    fn capacity<'a>(
+        &'a self,
+        db: &'a TenantDatabase,
+    ) -> BoxFuture<'a, Result<Option<Capacity>, ProviderError>> {
+        let _ = db;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// A role password derived, not stored: HMAC-SHA256 under `key` of `domain` followed by

@@ -205,6 +205,22 @@ pub trait TableProvisioner: Send + Sync {
         key_prefix: &'a str,
         budget: Duration,
     ) -> BoxFuture<'a, Result<ItemPurge, ProviderError>>;
+
+    /// What the tenant's tables hold (pooled: the pool tables), for the cost estimate. The
+    /// figures are DescribeTable's, which DynamoDB refreshes about every six hours.
+    fn stored<'a>(
+        &'a self,
+        request: &'a TenantTables,
+    ) -> BoxFuture<'a, Result<TableStorage, ProviderError>>;
+}
+
+/// What a set of tables holds, as DescribeTable reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStorage {
+    pub bytes: i64,
+    pub items: i64,
+    /// How many of the tables exist (missing ones count as empty).
+    pub tables_found: u32,
 }
 
 /// The DynamoDB [`TableProvisioner`].
@@ -307,6 +323,23 @@ impl TableProvisioner for DynamoTables {
         key_prefix: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, ProviderError>> {
         Box::pin(DynamoTables::export_tenant_items(self, table, key_prefix))
+    }
+
+    fn stored<'a>(
+        &'a self,
+        request: &'a TenantTables,
+    ) -> BoxFuture<'a, Result<TableStorage, ProviderError>> {
+        Box::pin(async move {
+            let mut storage = TableStorage::default();
+            for kind in TableKind::ALL {
+                if let Some(table) = self.describe(&self.name(request, kind)).await? {
+                    storage.bytes += table.table_size_bytes.unwrap_or(0);
+                    storage.items += table.item_count.unwrap_or(0);
+                    storage.tables_found += 1;
+                }
+            }
+            Ok(storage)
+        })
     }
 
     fn purge_tenant_items<'a>(

@@ -65,7 +65,7 @@ fn meta(config: &OperatorConfig, name: &str) -> Value {
 }
 
 /// The pool's resources per replica: sized for many small tenants.
-fn pool_resources() -> PlanResources {
+pub(crate) fn pool_resources() -> PlanResources {
     PlanResources {
         requests: CpuMemory {
             cpu: "500m".to_owned(),

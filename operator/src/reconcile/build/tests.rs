@@ -38,6 +38,7 @@ pub fn sample_plan(name: &str, tier: Tier) -> StorefrontPlan {
                 max_capacity: 4.0,
             },
             tables: Default::default(),
+            expected_usage: None,
         },
     )
 }

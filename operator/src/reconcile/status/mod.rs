@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     config::ReadinessGate,
-    crd::{Condition, Phase, StorefrontStatus},
+    crd::{Condition, CostStatus, Phase, StorefrontStatus},
 };
 
 pub const READY: &str = "Ready";
@@ -52,6 +52,8 @@ pub struct Reconciled<'a> {
     pub namespace: String,
     pub ingress_group: Option<String>,
     pub gate: ReadinessGate,
+    /// A new cost estimate; `None` keeps the one the status has (see `reconcile::cost`).
+    pub cost: Option<&'a CostStatus>,
 }
 
 /// What the status describes: how far one reconcile got (not a provider's
@@ -200,6 +202,9 @@ pub fn compute(
                 .map(|d| format!("https://{d}"));
             status.ingress_group = r.ingress_group.clone();
             status.database_id = data.database_id.clone();
+            if let Some(cost) = r.cost {
+                status.cost = Some(cost.clone());
+            }
             // Tables once ready stay recorded while a later check is not (AWS busy or
             // unreachable): the record is how a table that disappeared is told from a new one.
             if data.tables.ready {

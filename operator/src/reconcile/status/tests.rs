@@ -85,6 +85,7 @@ fn reconciled<'a>(
         namespace: "store-acme".into(),
         ingress_group: Some("emporium-0".into()),
         gate,
+        cost: None,
     })
 }
 

@@ -24,7 +24,8 @@ mod tests;
 
 use emporium_tenant_config::Tables;
 
-use self::requests::{database_request, queue_request, tables_request};
+use self::requests::queue_request;
+pub(crate) use self::requests::{database_request, tables_request};
 pub use self::{
     data_providers::DataProviders,
     requests::{table_names, table_names_with_prefix},

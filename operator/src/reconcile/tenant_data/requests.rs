@@ -26,7 +26,7 @@ pub const ROTATE_CREDENTIALS: &str = "emporium.dev/rotate-credentials";
 
 /// The database request for `storefront` on `tier`, its sizing from `plan` unless the spec
 /// overrides it.
-pub(super) fn database_request(
+pub(crate) fn database_request(
     storefront: &Storefront,
     tier: Tier,
     plan: Option<&crd::StorefrontPlanSpec>,
@@ -69,7 +69,7 @@ pub(super) fn database_request(
 
 /// The tables request for `storefront` on `tier`; with `catalog.onDemand: false`, provisioned
 /// at the throughput of `plan` (its defaults when the plan is not at hand).
-pub(super) fn tables_request(
+pub(crate) fn tables_request(
     storefront: &Storefront,
     tier: Tier,
     plan: Option<&crd::StorefrontPlanSpec>,

@@ -222,6 +222,22 @@ impl DatabaseProvider for AuroraProvider {
     ) -> BoxFuture<'a, Result<Outcome<Deletion>, ProviderError>> {
         Box::pin(self.delete_database(db))
     }
+
+    fn capacity<'a>(
+        &'a self,
+        db: &'a TenantDatabase,
+    ) -> BoxFuture<'a, Result<Option<Capacity>, ProviderError>> {
+        Box::pin(async move {
+            let (id, _) = self.target(db);
+            Ok(self.describe_cluster(&id).await?.and_then(|cluster| {
+                let scaling = cluster.serverless_v2_scaling_configuration()?;
+                Some(Capacity {
+                    min_acu: scaling.min_capacity()?,
+                    max_acu: scaling.max_capacity()?,
+                })
+            }))
+        })
+    }
 }
 
 fn scaling(capacity: Capacity) -> ServerlessV2ScalingConfiguration {
