@@ -85,7 +85,11 @@ struct Args {
     #[arg(long, env = "EMPORIUM_LOGIN_LIMIT_PER_EMAIL", default_value_t = 5)]
     login_limit_per_email: u32,
     /// Password-reset and verification mails allowed per address per hour.
-    #[arg(long, env = "EMPORIUM_ACCOUNT_MAIL_LIMIT_PER_EMAIL", default_value_t = 3)]
+    #[arg(
+        long,
+        env = "EMPORIUM_ACCOUNT_MAIL_LIMIT_PER_EMAIL",
+        default_value_t = 3
+    )]
     account_mail_limit_per_email: u32,
     /// Password-reset and verification mails allowed per client IP per hour.
     #[arg(long, env = "EMPORIUM_ACCOUNT_MAIL_LIMIT_PER_IP", default_value_t = 20)]

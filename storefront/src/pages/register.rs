@@ -86,7 +86,8 @@ pub async fn submit(
     let registered = match state
         .accounts(&shop.tenant)
         .register(&shop.ip, &shop.origin, req)
-        .await {
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             let e = ApiError::from(e);
