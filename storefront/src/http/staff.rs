@@ -102,7 +102,7 @@ pub fn invitation_url(headers: &HeaderMap, tls: bool, secret: &str) -> String {
 
 /// Mails the invitation link in the background (the answer carries it too, so a failed mail
 /// only costs the inviter a copy and paste).
-fn mail_invitation(state: &AppState, tenant: &TenantRuntime, to: &str, url: &str) {
+pub fn mail_invitation(state: &AppState, tenant: &TenantRuntime, to: &str, url: &str) {
     AccountMailer::new(state.notifier.clone(), tenant).spawn(
         AccountMail::StaffInvitation,
         to.to_owned(),
