@@ -277,8 +277,30 @@ async fn an_email_is_verified_by_its_link_and_a_change_needs_the_password_and_th
         401
     );
 
-    let mails = await_mail(&ses.endpoint, &new_email, 1).await;
-    let token = link_token(&mails[0].1, "/verify-email");
+    // A new link for the pending address replaces the first one.
+    let first = link_token(
+        &await_mail(&ses.endpoint, &new_email, 1).await[0].1,
+        "/verify-email",
+    );
+    let (s, p, _) = app
+        .call(
+            Method::POST,
+            host(&a),
+            "/api/v1/me/verification",
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{p}");
+    let mails = await_mail(&ses.endpoint, &new_email, 2).await;
+    let token = link_token(&mails[1].1, "/verify-email");
+    assert_ne!(first, token);
+    let (s, p) = verify(&app, &a, &first).await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (422, Some("token")),
+        "superseded: {p}"
+    );
     let (s, c) = verify(&app, &a, &token).await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(
