@@ -60,6 +60,14 @@ pub struct Settings {
     pub login_limit_per_ip: u32,
     pub login_limit_per_email: u32,
     pub login_window: Duration,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: Duration,
+    /// How long an email-verification link works.
+    pub verification_ttl: Duration,
+    /// Reset and verification mails per address, and per client IP, in `account_mail_window`.
+    pub account_mail_limit_per_email: u32,
+    pub account_mail_limit_per_ip: u32,
+    pub account_mail_window: Duration,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a load balancer).
     pub trust_forwarded_for: bool,
     /// Shopper mails and merchant webhooks (`crate::notifications`).
@@ -89,6 +97,11 @@ impl Default for Settings {
             login_limit_per_ip: 30,
             login_limit_per_email: 5,
             login_window: Duration::from_secs(300),
+            password_reset_ttl: Duration::from_secs(30 * 60),
+            verification_ttl: Duration::from_secs(48 * 3600),
+            account_mail_limit_per_email: 3,
+            account_mail_limit_per_ip: 20,
+            account_mail_window: Duration::from_secs(3600),
             trust_forwarded_for: false,
             notifications: NotifySettings::default(),
         }
@@ -247,6 +260,8 @@ impl AppState {
             limiter: &self.limiter,
             settings: &self.settings,
             rate_limited: &self.metrics.logins_rate_limited,
+            notifier: &self.notifier,
+            runtime: tenant,
         }
     }
 

@@ -84,6 +84,19 @@ struct Args {
     /// Login attempts allowed per email per window.
     #[arg(long, env = "EMPORIUM_LOGIN_LIMIT_PER_EMAIL", default_value_t = 5)]
     login_limit_per_email: u32,
+    /// Password-reset and verification mails allowed per address per hour.
+    #[arg(
+        long,
+        env = "EMPORIUM_ACCOUNT_MAIL_LIMIT_PER_EMAIL",
+        default_value_t = 3
+    )]
+    account_mail_limit_per_email: u32,
+    /// Password-reset and verification mails allowed per client IP per hour.
+    #[arg(long, env = "EMPORIUM_ACCOUNT_MAIL_LIMIT_PER_IP", default_value_t = 20)]
+    account_mail_limit_per_ip: u32,
+    /// Minutes a password-reset link works.
+    #[arg(long, env = "EMPORIUM_PASSWORD_RESET_MINS", default_value_t = 30)]
+    password_reset_mins: u64,
     /// Take the client IP from `X-Forwarded-For` (only behind a load balancer that sets it).
     #[arg(long, env = "EMPORIUM_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
@@ -146,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
         ),
         login_limit_per_ip: args.login_limit_per_ip,
         login_limit_per_email: args.login_limit_per_email,
+        account_mail_limit_per_email: args.account_mail_limit_per_email,
+        account_mail_limit_per_ip: args.account_mail_limit_per_ip,
+        password_reset_ttl: Duration::from_secs(args.password_reset_mins.max(1) * 60),
         trust_forwarded_for: args.trust_forwarded_for,
         manual_payment_hold: args
             .manual_payment_hold_mins

@@ -6,6 +6,8 @@
 //! and then gets exactly one successful delivery of the event.
 
 mod common;
+#[path = "common/ses.rs"]
+mod ses;
 #[path = "common/checkout.rs"]
 mod support;
 
@@ -22,7 +24,8 @@ use emporium_storefront::{
     workers::relay,
 };
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
+use ses::{PrivateMoto, sent_mail};
 use support::*;
 
 /// What the receiver saw: (event id, signature valid, status answered).
@@ -63,69 +66,6 @@ async fn receiver(secret: Arc<Mutex<String>>, fail_first: usize) -> (String, See
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/hook"), seen)
-}
-
-/// A moto server of this test's own for SES: the stack's shared moto cannot answer
-/// `/moto-api/data.json` once another test made an Aurora cluster with a managed master
-/// password (moto raises `NotImplementedError` serialising it), so its sent mail is read here.
-struct PrivateMoto {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl PrivateMoto {
-    async fn start() -> Self {
-        let port = emporium_integration_tests::free_port();
-        let child = std::process::Command::new(
-            emporium_integration_tests::workspace_root().join(".venv/bin/moto_server"),
-        )
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start .venv/bin/moto_server (scripts/install-tools.sh installs it)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for PrivateMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Mails the SES at `endpoint` (a moto) kept for `to`: (subject, body).
-async fn sent_mail(endpoint: &str, to: &str) -> Vec<(String, String)> {
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == to))
-        })
-        .map(|m| {
-            (
-                m["subject"].as_str().unwrap_or("").to_owned(),
-                m["body"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]

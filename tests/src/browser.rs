@@ -49,6 +49,15 @@ impl BrowserStore {
     /// Starts the runtime for `tenant` (its first domain is the browser's host), logging to
     /// `<artifacts>/runtime.log`, and waits until it serves the store's products.
     pub async fn start(tenant: &TenantConfig, artifacts: &Path) -> Self {
+        Self::start_with(tenant, artifacts, &[]).await
+    }
+
+    /// [`start`](Self::start) with more runtime flags (`--mail-from`, `--ses-endpoint-url`, ...).
+    pub async fn start_with(
+        tenant: &TenantConfig,
+        artifacts: &Path,
+        extra_args: &[String],
+    ) -> Self {
         let stack = Stack::get();
         let work = std::env::temp_dir().join(unique("emporium-browser-"));
         std::fs::create_dir_all(&work).expect("create a temp directory");
@@ -81,6 +90,7 @@ impl BrowserStore {
                 stack.var("REDIS_URL").expect("REDIS_URL").to_owned(),
                 "--create-tables".to_owned(),
             ])
+            .args(extra_args)
             .env_remove("EMPORIUM_WATCH_SECRETS")
             .env_remove("EMPORIUM_TENANTS_FILE")
             .envs(env);

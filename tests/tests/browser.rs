@@ -72,3 +72,92 @@ async fn a_shopper_buys_in_headless_chromium() {
         .count();
     assert!(shots >= 10, "expected a screenshot per step, found {shots}");
 }
+
+/// A moto of the test's own for SES (the shared one cannot always answer its sent-mail API;
+/// see `storefront/tests/common/ses.rs`).
+struct SesMoto(std::process::Child, String);
+
+impl SesMoto {
+    async fn start() -> Self {
+        let port = emporium_integration_tests::free_port();
+        let child = std::process::Command::new(workspace_root().join(".venv/bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start .venv/bin/moto_server (scripts/install-tools.sh installs it)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        SesMoto(child, endpoint)
+    }
+}
+
+impl Drop for SesMoto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_shopper_resets_a_forgotten_password_in_headless_chromium() {
+    ensure_browser();
+    let artifacts = workspace_root().join("tests/artifacts/browser/reset");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("create the artifacts directory");
+    let ses = SesMoto::start().await;
+
+    let mut tenant = tenant("reset", &app_database().await, &unique("browser-"));
+    tenant.display_name = "Reset Goods".into();
+    tenant.domains = vec![format!("{}.localhost", tenant.tenant_id)];
+    let shop = BrowserStore::start_with(
+        &tenant,
+        &artifacts,
+        &[
+            "--mail-from".into(),
+            format!("{}@shop.example.com", unique("accounts-")),
+            "--ses-endpoint-url".into(),
+            ses.1.clone(),
+        ],
+    )
+    .await;
+    let email = format!("{}@example.com", unique("erin-"));
+    let res = shop
+        .client
+        .req(Method::POST, "/api/v1/auth/register")
+        .json(&json!({"email": email, "password": "erin password 1"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+
+    let (status, output) = run_journey(
+        "reset.mjs",
+        &[
+            "--base",
+            &shop.base,
+            "--moto",
+            &ses.1,
+            "--email",
+            &email,
+            "--password",
+            "erin password 1",
+            "--new-password",
+            "erin password 2",
+        ],
+        &artifacts,
+        JOURNEY_TIMEOUT,
+    )
+    .await;
+    drop(shop);
+    assert!(
+        status.success(),
+        "the reset journey failed ({status}):\n{output}\nScreenshots and the runtime log: {}",
+        artifacts.display()
+    );
+}

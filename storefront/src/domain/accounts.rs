@@ -15,6 +15,27 @@ pub struct Customer {
     pub email: String,
     pub name: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the customer used a link mailed to `email` (verification or password reset).
+    pub email_verified: bool,
+    /// A new address waiting for its verification link; `email` stays in effect (and is the
+    /// one to sign in with) until the link is used.
+    pub pending_email: Option<String>,
+}
+
+/// What a mailed single-use link lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    VerifyEmail,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::VerifyEmail => "verify_email",
+        }
+    }
 }
 
 /// Lower-cases and trims an email and checks it looks like one. Uniqueness is per tenant.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    accounts::Customer,
+    accounts::{Customer, TokenPurpose},
     cart::Lines,
     catalog::{Category, Product},
     inventory::StockChange,
@@ -86,6 +86,46 @@ pub trait CustomerStore: Send + Sync {
         id: Uuid,
         hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a single-use link for `purpose` mailed to `email` (by its token's hash) and
+    /// deletes the customer's earlier links of that purpose.
+    fn issue_token(
+        &self,
+        customer: Uuid,
+        purpose: TokenPurpose,
+        email: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The customer a live (unused, unexpired) link of `purpose` belongs to.
+    fn token_holder(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+    /// Uses a password-reset link: in one transaction deletes it (and the customer's other
+    /// reset links), sets the password hash and marks the email verified. `None`: the link is
+    /// unknown, used, expired, or was mailed to an address the customer no longer has.
+    fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+    /// Uses a verification link: the address it was mailed to becomes the verified `email`
+    /// (replacing the old one when it was the pending one). `None`: the link is unknown, used,
+    /// expired or superseded; `EmailTaken`: another customer registered the address meanwhile.
+    fn verify_email(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Result<Option<Customer>, EmailTaken>, StoreError>> + Send;
+    /// Sets the address waiting for verification and stores its link (replacing earlier ones);
+    /// the customer's reset links, mailed to the current address, stay valid.
+    fn request_email_change(
+        &self,
+        id: Uuid,
+        new_email: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Customer>, StoreError>> + Send;
 }
 
 /// A signed-in session, keyed by the hash of its token.

@@ -105,6 +105,35 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The store's origin as the client addressed it (`https://shop.example.com`), for links in
+/// mails. The host must be one of a tenant's (it is what picked the tenant), so a forged
+/// `Host` cannot point a reset link at another site.
+pub struct Origin(pub String);
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(_) = Tenant::from_request_parts(parts, state).await?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .unwrap_or("localhost");
+        Ok(Origin(origin(
+            host,
+            came_over_tls(&parts.uri, &parts.headers),
+        )))
+    }
+}
+
+/// `scheme://host` of a request to `host`.
+pub fn origin(host: &str, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 /// Query parameters; a query string that cannot be decoded is a 400 problem document.
 pub struct ApiQuery<T>(pub T);
 

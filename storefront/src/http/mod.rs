@@ -48,8 +48,15 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/password-reset", post(auth::request_password_reset))
+        .route(
+            "/auth/password-reset/confirm",
+            post(auth::confirm_password_reset),
+        )
+        .route("/auth/verify-email", post(auth::verify_email))
         .route("/me", get(me::show).patch(me::update))
         .route("/me/password", post(me::change_password))
+        .route("/me/verification", post(me::resend_verification))
         .route("/products", get(catalog::list_products))
         .route("/products/{id}", get(catalog::show_product))
         .route("/categories", get(catalog::list_categories))

@@ -19,7 +19,9 @@ use super::{
 use crate::{
     app::AppState,
     domain::staff::{ApiToken, AuditEntry, StaffMember, parse_permissions},
+    notifications::account_mail::{AccountMail, AccountMailer},
     services::staff::{INVITATION_TTL, Staff},
+    tenants::TenantRuntime,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -47,7 +49,8 @@ pub struct OwnerInvitationRequest {
     pub email: Option<String>,
 }
 
-/// A one-time invitation link: hand it to the person; it works once, until `expires_at`.
+/// A one-time invitation link, also mailed to the person (when the runtime has a sender); it
+/// works once, until `expires_at`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Invitation {
     pub member: StaffMember,
@@ -97,6 +100,17 @@ pub fn invitation_url(headers: &HeaderMap, tls: bool, secret: &str) -> String {
     format!("{scheme}://{host}/admin/accept?token={secret}")
 }
 
+/// Mails the invitation link in the background (the answer carries it too, so a failed mail
+/// only costs the inviter a copy and paste).
+pub fn mail_invitation(state: &AppState, tenant: &TenantRuntime, to: &str, url: &str) {
+    AccountMailer::new(state.notifier.clone(), tenant).spawn(
+        AccountMail::StaffInvitation,
+        to.to_owned(),
+        url.to_owned(),
+        INVITATION_TTL,
+    );
+}
+
 fn invitation_expiry() -> DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(INVITATION_TTL).unwrap_or(chrono::Duration::days(7))
 }
@@ -136,6 +150,7 @@ pub async fn invite(
         .invite(&actor, &req.email, permissions)
         .await?;
     let url = invitation_url(&headers, came_over_tls(&uri, &headers), &issued.secret);
+    mail_invitation(&state, &tenant, &issued.item.email, &url);
     let expires_at = issued
         .item
         .invitation_expires_at
@@ -173,6 +188,7 @@ pub async fn owner_invitation(
         .owner_invitation(&actor, req.email.as_deref())
         .await?;
     let url = invitation_url(&headers, came_over_tls(&uri, &headers), &issued.secret);
+    mail_invitation(&state, &tenant, &issued.item.email, &url);
     let expires_at = issued
         .item
         .invitation_expires_at

@@ -3,10 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sesv2::{
-    error::DisplayErrorContext,
-    types::{Body, Content, Destination, EmailContent, Message},
-};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -144,9 +140,9 @@ async fn send(notifier: &Notifier, tenant: &TenantRuntime, d: &DueDelivery) -> S
 }
 
 async fn send_mail(notifier: &Notifier, tenant: &TenantRuntime, d: &DueDelivery) -> Sent {
-    let Some(from) = &notifier.settings.mail_from else {
-        return Sent::permanent("no sender: the runtime runs without --mail-from");
-    };
+    if notifier.settings.mail_from.is_none() {
+        return Sent::permanent(super::MailNotSent::NoSender.to_string());
+    }
     let Some(template) = Template::parse(&d.template) else {
         return Sent::permanent(format!("unknown mail template `{}`", d.template));
     };
@@ -159,35 +155,11 @@ async fn send_mail(notifier: &Notifier, tenant: &TenantRuntime, d: &DueDelivery)
         theme_color: tenant.config.theme_color.as_deref(),
     };
     let m = mail::render(template, &order, &store, notifier.settings.mail_locale);
-    let content = |s: String| Content::builder().data(s).charset("UTF-8").build();
-    let (Ok(subject), Ok(text), Ok(html)) = (content(m.subject), content(m.text), content(m.html))
-    else {
-        return Sent::permanent("cannot build the mail");
-    };
-    // The store's name as the sender's display name; quotes would end it early.
-    let display = tenant
-        .config
-        .display_name
-        .replace(['"', '\\', '\r', '\n'], "");
-    let res = notifier
-        .ses
-        .send_email()
-        .from_email_address(format!("\"{display}\" <{from}>"))
-        .destination(Destination::builder().to_addresses(&d.target).build())
-        .content(
-            EmailContent::builder()
-                .simple(
-                    Message::builder()
-                        .subject(subject)
-                        .body(Body::builder().text(text).html(html).build())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await;
-    match res {
-        Ok(_) => Sent {
+    match notifier
+        .send(&tenant.config.display_name, &d.target, m)
+        .await
+    {
+        Ok(()) => Sent {
             ok: true,
             http_status: None,
             error: None,
@@ -196,8 +168,8 @@ async fn send_mail(notifier: &Notifier, tenant: &TenantRuntime, d: &DueDelivery)
         Err(e) => Sent {
             ok: false,
             http_status: None,
-            error: Some(format!("ses: {}", DisplayErrorContext(&e))),
-            permanent: false,
+            error: Some(e.to_string()),
+            permanent: matches!(e, super::MailNotSent::Build),
         },
     }
 }

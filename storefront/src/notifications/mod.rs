@@ -14,6 +14,7 @@
 //! Why in the runtime process and not its own Deployment: see
 //! `docs/decisions/0022-notifications.md`.
 
+pub mod account_mail;
 pub mod consumer;
 pub mod dispatch;
 pub mod event;
@@ -107,6 +108,12 @@ pub struct Notifier {
     /// Deliveries given up after the retry window or on a deleted/disabled subscription
     /// (`storefront_notifications_failed`).
     pub failed: Counter,
+    /// Account mails (reset, verification, invitation) SES took
+    /// (`storefront_notifications_account_mails_sent`).
+    pub account_mails_sent: Counter,
+    /// Account mails SES refused or that could not be sent
+    /// (`storefront_notifications_account_mails_failed`).
+    pub account_mails_failed: Counter,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +133,17 @@ pub enum NotifyError {
     Delete(String),
     #[error("cannot store or read deliveries: {0}")]
     Store(#[from] crate::domain::ports::StoreError),
+}
+
+/// Why a mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailNotSent {
+    #[error("no sender: the runtime runs without --mail-from")]
+    NoSender,
+    #[error("cannot build the mail")]
+    Build,
+    #[error("ses: {0}")]
+    Ses(String),
 }
 
 impl From<crate::workers::relay::SqsError> for NotifyError {
@@ -158,6 +176,8 @@ impl Notifier {
             sent: Counter::default(),
             attempts_failed: Counter::default(),
             failed: Counter::default(),
+            account_mails_sent: Counter::default(),
+            account_mails_failed: Counter::default(),
         }
     }
 
@@ -167,6 +187,45 @@ impl Notifier {
             db: tenant.db.clone(),
             tenant: tenant.id().into(),
         }
+    }
+
+    /// Sends one mail through SES from `--mail-from`, with the store's name as the sender's
+    /// display name. `Err` says why it was not sent.
+    pub async fn send(&self, store_name: &str, to: &str, m: mail::Mail) -> Result<(), MailNotSent> {
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+        let from = self
+            .settings
+            .mail_from
+            .as_ref()
+            .ok_or(MailNotSent::NoSender)?;
+        let content = |s: String| Content::builder().data(s).charset("UTF-8").build();
+        let (Ok(subject), Ok(text), Ok(html)) =
+            (content(m.subject), content(m.text), content(m.html))
+        else {
+            return Err(MailNotSent::Build);
+        };
+        // Quotes would end the display name early.
+        let display = store_name.replace(['"', '\\', '\r', '\n'], "");
+        self.ses
+            .send_email()
+            .from_email_address(format!("\"{display}\" <{from}>"))
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(
+                EmailContent::builder()
+                    .simple(
+                        Message::builder()
+                            .subject(subject)
+                            .body(Body::builder().text(text).html(html).build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                MailNotSent::Ses(aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string())
+            })?;
+        Ok(())
     }
 
     /// Verifies the sender identity on SES when asked to (development).

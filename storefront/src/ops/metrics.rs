@@ -210,6 +210,16 @@ impl Metrics {
             "Deliveries given up (retry window over, or subscription deleted or disabled)",
             n.failed.clone(),
         );
+        self.registry.register(
+            "notifications_account_mails_sent",
+            "Password-reset, verification and staff-invitation mails SES took",
+            n.account_mails_sent.clone(),
+        );
+        self.registry.register(
+            "notifications_account_mails_failed",
+            "Account mails not sent (no sender configured, or SES refused them)",
+            n.account_mails_failed.clone(),
+        );
     }
 
     pub fn render(&self) -> String {

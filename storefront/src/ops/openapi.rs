@@ -13,7 +13,8 @@ use crate::http;
     info(title = "Emporium storefront API", description = "One API for every store; the Host header picks the store. Errors are RFC 9457 problem documents."),
     paths(
         http::auth::register, http::auth::login, http::auth::logout,
-        http::me::show, http::me::update, http::me::change_password,
+        http::auth::request_password_reset, http::auth::confirm_password_reset, http::auth::verify_email,
+        http::me::show, http::me::update, http::me::change_password, http::me::resend_verification,
         http::catalog::list_products, http::catalog::show_product, http::catalog::list_categories,
         http::search::search,
         http::carts::create, http::carts::show, http::carts::add_item, http::carts::set_item, http::carts::remove_item,
@@ -37,7 +38,7 @@ use crate::http;
     components(schemas(crate::domain::catalog::Sort)),
     modifiers(&Security, &CommonResponses),
     tags(
-        (name = "accounts", description = "Registration, sessions, profile"),
+        (name = "accounts", description = "Registration, sessions, profile, password reset and email verification by mailed single-use links"),
         (name = "catalog", description = "Products, categories, search"),
         (name = "carts", description = "Guest and customer carts"),
         (name = "admin", description = "Merchant API: `Authorization: Bearer` with the store's admin key or a scoped API token; each route needs one permission (catalog, orders, refunds, settings) and answers 403 without it"),

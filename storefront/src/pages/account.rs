@@ -27,6 +27,16 @@ pub async fn show(State(state): State<AppState>, shop: Shopper) -> Result<Respon
         p {
             @if !c.name.is_empty() { (c.name) " · " }
             (c.email)
+            @if c.email_verified { " (confirmed)" } @else { " (not confirmed yet)" }
+        }
+        @if let Some(pending) = &c.pending_email {
+            p class="hint" { "Changing to " (pending) " once you use the link we mailed there." }
+        }
+        @if c.pending_email.is_some() || !c.email_verified {
+            form method="post" action="/account/verification" {
+                (shop.csrf_field())
+                button type="submit" { "Mail me a new confirmation link" }
+            }
         }
         section aria-labelledby="orders-heading" {
             h2 id="orders-heading" { "Your orders" }

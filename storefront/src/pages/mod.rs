@@ -16,12 +16,14 @@ mod csrf;
 pub mod error;
 pub mod home;
 pub mod layout;
+pub mod password_reset;
 pub mod product;
 pub mod register;
 pub mod search;
 pub mod shopper;
 pub mod signin;
 pub mod theme;
+pub mod verify_email;
 
 use axum::{
     Router,
@@ -53,6 +55,19 @@ pub fn routes() -> Router<AppState> {
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/register", get(register::show).post(register::submit))
         .route("/account", get(account::show))
+        .route("/account/verification", post(verify_email::resend))
+        .route(
+            "/forgot-password",
+            get(password_reset::show_forgot).post(password_reset::submit_forgot),
+        )
+        .route(
+            "/reset-password",
+            get(password_reset::show_reset).post(password_reset::submit_reset),
+        )
+        .route(
+            "/verify-email",
+            get(verify_email::show).post(verify_email::submit),
+        )
         .route("/signout", post(signin::sign_out))
         .route("/assets/storefront.css", get(assets::stylesheet))
         .route("/assets/theme.css", get(assets::theme))

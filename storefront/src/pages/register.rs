@@ -1,5 +1,6 @@
 //! `/register`: creates an account through the accounts service, as the register API does
-//! (validation, rate limit, argon2), signs the shopper in and keeps their guest cart.
+//! (validation, rate limit, argon2, a verification mail), signs the shopper in and keeps their
+//! guest cart.
 
 use axum::{
     Form,
@@ -82,7 +83,11 @@ pub async fn submit(
         password: form.password,
         name: form.name.clone(),
     };
-    let registered = match state.accounts(&shop.tenant).register(&shop.ip, req).await {
+    let registered = match state
+        .accounts(&shop.tenant)
+        .register(&shop.ip, &shop.origin, req)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             let e = ApiError::from(e);

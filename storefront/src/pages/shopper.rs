@@ -44,6 +44,9 @@ pub struct Shopper {
     pub ip: String,
     /// Came over TLS (directly or via a proxy that says so): cookies get `Secure`.
     pub secure: bool,
+    /// `scheme://host` as the shopper addressed the store (a host of this tenant), for links
+    /// in mails.
+    pub origin: String,
     /// Cookies to set on the response.
     set_cookies: Vec<HeaderValue>,
 }
@@ -89,6 +92,7 @@ impl FromRequestParts<AppState> for Shopper {
             csrf,
             ip,
             secure,
+            origin: crate::http::extract::origin(&host, secure),
             set_cookies,
         })
     }

@@ -68,6 +68,7 @@ fn render(shop: &Shopper, email: &str, error: Option<&str>, status: StatusCode) 
                 }
                 p { button type="submit" { "Sign in" } }
             }
+            p { a href="/forgot-password" { "Forgot your password?" } }
             p { "New here? " a href="/register" { "Create an account" } }
         }
     };

@@ -12,8 +12,10 @@ use tokio::sync::OnceCell;
 use tokio_postgres::{NoTls, error::SqlState};
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
-    accounts::Customer,
+    accounts::{Customer, TokenPurpose},
     ports::{CustomerCredentials, CustomerStore, EmailTaken, StoreError},
 };
 
@@ -68,6 +70,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         120,
         "notifications",
         include_str!("../../migrations/0120_notifications.sql"),
+    ),
+    (
+        130,
+        "account_tokens",
+        include_str!("../../migrations/0130_account_tokens.sql"),
     ),
 ];
 
@@ -204,7 +211,8 @@ pub struct PgCustomers {
     pub tenant: Arc<str>,
 }
 
-const CUSTOMER_COLUMNS: &str = "id, email, name, created_at, password_hash";
+const CUSTOMER_COLUMNS: &str =
+    "id, email, name, created_at, password_hash, email_verified_at IS NOT NULL, pending_email";
 
 fn credentials(row: &tokio_postgres::Row) -> CustomerCredentials {
     CustomerCredentials {
@@ -213,6 +221,8 @@ fn credentials(row: &tokio_postgres::Row) -> CustomerCredentials {
             email: row.get(1),
             name: row.get(2),
             created_at: row.get(3),
+            email_verified: row.get(5),
+            pending_email: row.get(6),
         },
         password_hash: row.get(4),
     }
@@ -316,4 +326,200 @@ impl CustomerStore for PgCustomers {
             .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)
     }
+
+    async fn issue_token(
+        &self,
+        customer: Uuid,
+        purpose: TokenPurpose,
+        email: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, &self.tenant).await?;
+        insert_token(
+            &tx,
+            &self.tenant,
+            customer,
+            purpose,
+            email,
+            token_hash,
+            expires_at,
+        )
+        .await?;
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn token_holder(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, &self.tenant).await?;
+        let row = tx
+            .query_opt(
+                "SELECT customer_id FROM customer_tokens
+                  WHERE tenant_id = $1 AND token_hash = $2 AND purpose = $3 AND expires_at > now()",
+                &[&&*self.tenant, &token_hash, &purpose.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, &self.tenant).await?;
+        let Some((customer, email)) =
+            take_token(&tx, &self.tenant, token_hash, TokenPurpose::PasswordReset).await?
+        else {
+            return Ok(None);
+        };
+        let updated = tx
+            .execute(
+                "UPDATE customers SET password_hash = $4, updated_at = now(),
+                        email_verified_at = COALESCE(email_verified_at, now())
+                  WHERE tenant_id = $1 AND id = $2 AND email = $3",
+                &[&&*self.tenant, &customer, &email, &password_hash],
+            )
+            .await
+            .map_err(pg_err)?;
+        if updated == 0 {
+            // Mailed to an address the customer has since left: the link is dead (and gone).
+            tx.commit().await.map_err(pg_err)?;
+            return Ok(None);
+        }
+        tx.execute(
+            "DELETE FROM customer_tokens WHERE tenant_id = $1 AND customer_id = $2 AND purpose = $3",
+            &[&&*self.tenant, &customer, &TokenPurpose::PasswordReset.as_str()],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Some(customer))
+    }
+
+    async fn verify_email(
+        &self,
+        token_hash: &str,
+    ) -> Result<Result<Option<Customer>, EmailTaken>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, &self.tenant).await?;
+        let Some((customer, email)) =
+            take_token(&tx, &self.tenant, token_hash, TokenPurpose::VerifyEmail).await?
+        else {
+            return Ok(Ok(None));
+        };
+        let sql = format!(
+            "UPDATE customers SET email = $3, email_verified_at = now(), updated_at = now(),
+                    pending_email = CASE WHEN pending_email = $3 THEN NULL ELSE pending_email END
+              WHERE tenant_id = $1 AND id = $2 AND (email = $3 OR pending_email = $3)
+              RETURNING {CUSTOMER_COLUMNS}"
+        );
+        let row = match tx
+            .query_opt(sql.as_str(), &[&&*self.tenant, &customer, &email])
+            .await
+        {
+            Ok(row) => row,
+            Err(e) if is_email_taken(&e) => return Ok(Err(EmailTaken)),
+            Err(e) => return Err(pg_err(e)),
+        };
+        if row.is_some() {
+            // Reset links went to the old address; it is no longer the customer's.
+            tx.execute(
+                "DELETE FROM customer_tokens WHERE tenant_id = $1 AND customer_id = $2 AND purpose = $3 AND email <> $4",
+                &[&&*self.tenant, &customer, &TokenPurpose::PasswordReset.as_str(), &email],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Ok(row.as_ref().map(|r| credentials(r).customer)))
+    }
+
+    async fn request_email_change(
+        &self,
+        id: Uuid,
+        new_email: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Customer>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = tenant_transaction(&mut client, &self.tenant).await?;
+        let sql = format!(
+            "UPDATE customers SET pending_email = $3, updated_at = now()
+              WHERE tenant_id = $1 AND id = $2 RETURNING {CUSTOMER_COLUMNS}"
+        );
+        let Some(row) = tx
+            .query_opt(sql.as_str(), &[&&*self.tenant, &id, &new_email])
+            .await
+            .map_err(pg_err)?
+        else {
+            return Ok(None);
+        };
+        insert_token(
+            &tx,
+            &self.tenant,
+            id,
+            TokenPurpose::VerifyEmail,
+            new_email,
+            token_hash,
+            expires_at,
+        )
+        .await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Some(credentials(&row).customer))
+    }
+}
+
+/// Inserts a link, deleting the customer's earlier ones of the purpose (only the newest works).
+async fn insert_token(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    customer: Uuid,
+    purpose: TokenPurpose,
+    email: &str,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM customer_tokens WHERE tenant_id = $1 AND customer_id = $2 AND purpose = $3",
+        &[&tenant, &customer, &purpose.as_str()],
+    )
+    .await
+    .map_err(pg_err)?;
+    tx.execute(
+        "INSERT INTO customer_tokens (tenant_id, token_hash, customer_id, purpose, email, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&tenant, &token_hash, &customer, &purpose.as_str(), &email, &expires_at],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
+/// Deletes a live link of `purpose` and returns whom and which address it was for; the
+/// delete is what makes it single-use (two concurrent uses: one gets the row, one nothing).
+async fn take_token(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    token_hash: &str,
+    purpose: TokenPurpose,
+) -> Result<Option<(Uuid, String)>, StoreError> {
+    let row = tx
+        .query_opt(
+            "DELETE FROM customer_tokens
+              WHERE tenant_id = $1 AND token_hash = $2 AND purpose = $3 AND expires_at > now()
+              RETURNING customer_id, email",
+            &[&tenant, &token_hash, &purpose.as_str()],
+        )
+        .await
+        .map_err(pg_err)?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }

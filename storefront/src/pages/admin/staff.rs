@@ -17,7 +17,11 @@ use super::{SignedInStaff, StaffPage, alert, message_of, notice};
 use crate::{
     app::AppState,
     domain::staff::{Access, Permission, Permissions, Role, StaffMember},
-    http::{error::ApiError, extract::came_over_tls, staff::invitation_url},
+    http::{
+        error::ApiError,
+        extract::came_over_tls,
+        staff::{invitation_url, mail_invitation},
+    },
     pages::{PageError, status_of},
     services::staff::Staff,
 };
@@ -204,6 +208,7 @@ pub async fn invite(
             )
             .await;
             let url = invitation_url(&headers, came_over_tls(&uri, &headers), &issued.secret);
+            mail_invitation(&state, &page.tenant, &issued.item.email, &url);
             let shown = Shown {
                 message: None,
                 error: None,
