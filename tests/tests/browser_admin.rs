@@ -2,7 +2,8 @@
 //! (`tests/browser/admin.mjs`) against the real `emporium-storefront` binary serving one store
 //! from a tenants file, on the shared stack's PostgreSQL, Redis and moto. The owner's
 //! invitation comes from the admin API as the platform would mint it; the journey accepts it,
-//! edits a price and sees it in the shop, invites a clerk with `orders` only, and checks the
+//! edits a price and sees it in the shop, imports a CSV with a bad row (the row error shown,
+//! the good product in the list), invites a clerk with `orders` only, and checks the
 //! clerk cannot refund. Screenshots land in `tests/artifacts/browser-admin/`.
 
 use std::time::Duration;

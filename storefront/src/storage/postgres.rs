@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "notifications",
         include_str!("../../migrations/0120_notifications.sql"),
     ),
+    (
+        130,
+        "imports",
+        include_str!("../../migrations/0130_imports.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.
