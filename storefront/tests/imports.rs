@@ -24,7 +24,13 @@ use serde_json::{Value, json};
 use support::*;
 
 /// Posts a file to the import API.
-async fn import(app: &TestApp, t: &TenantConfig, token: &str, mime: &str, body: &str) -> (u16, Value) {
+async fn import(
+    app: &TestApp,
+    t: &TenantConfig,
+    token: &str,
+    mime: &str,
+    body: &str,
+) -> (u16, Value) {
     let res = app
         .req(Method::POST, host(t), "/api/v1/admin/imports")
         .bearer_auth(token)
@@ -92,9 +98,17 @@ async fn export(app: &TestApp, t: &TenantConfig, token: &str, path: &str) -> (u1
 
 /// The tenant's catalog as this replica holds it: handle → (title, description, categories,
 /// variants as JSON), plus the stock of each SKU.
-async fn catalog_of(app: &TestApp, t: &TenantConfig) -> (BTreeMap<String, Value>, BTreeMap<String, i64>) {
+async fn catalog_of(
+    app: &TestApp,
+    t: &TenantConfig,
+) -> (BTreeMap<String, Value>, BTreeMap<String, i64>) {
     let rt = app.state.tenants.resolve(host(t)).expect("tenant");
-    let snap = app.state.catalog.refresh(&rt.catalog).await.expect("snapshot");
+    let snap = app
+        .state
+        .catalog
+        .refresh(&rt.catalog)
+        .await
+        .expect("snapshot");
     let mut products = BTreeMap::new();
     let mut stock = BTreeMap::new();
     for &p in snap.catalog.newest() {
@@ -147,7 +161,12 @@ async fn a_shopify_csv_imports_good_rows_reports_bad_ones_and_imports_again_as_n
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["field"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         errors,
@@ -165,18 +184,30 @@ async fn a_shopify_csv_imports_good_rows_reports_bad_ones_and_imports_again_as_n
 
     // The good rows are in the catalog, the shop's API, and stock.
     let (products, stock) = catalog_of(&app, &t).await;
-    assert_eq!(products.keys().collect::<Vec<_>>(), ["blue-mug", "e-book", "tea"]);
+    assert_eq!(
+        products.keys().collect::<Vec<_>>(),
+        ["blue-mug", "e-book", "tea"]
+    );
     let mug = &products["blue-mug"];
     assert_eq!(mug["title"], "Blue Mug");
     assert_eq!(mug["description"], "<p>A <b>blue</b> mug</p>");
     assert_eq!(mug["categories"], json!(["kitchen"]));
     assert_eq!(mug["variants"][0]["sku"], "MUG-S");
-    assert_eq!(mug["variants"][0]["price"], json!({"amount_minor": 1250, "currency": "EUR"}));
-    assert_eq!(mug["variants"][0]["attributes"], json!({"Colour": "Blue", "Size": "Small"}));
+    assert_eq!(
+        mug["variants"][0]["price"],
+        json!({"amount_minor": 1250, "currency": "EUR"})
+    );
+    assert_eq!(
+        mug["variants"][0]["attributes"],
+        json!({"Colour": "Blue", "Size": "Small"})
+    );
     assert_eq!(mug["variants"][0]["weight_grams"], 300);
     assert_eq!(
         mug["variants"][1]["images"],
-        json!(["https://img.example.com/mug-l.jpg", "https://img.example.com/mug-l-2.jpg"])
+        json!([
+            "https://img.example.com/mug-l.jpg",
+            "https://img.example.com/mug-l-2.jpg"
+        ])
     );
     let book = &products["e-book"];
     assert_eq!(book["variants"][0]["attributes"], json!({}));
@@ -190,18 +221,32 @@ async fn a_shopify_csv_imports_good_rows_reports_bad_ones_and_imports_again_as_n
         .call(Method::GET, host(&t), "/api/v1/categories", None, None)
         .await;
     assert_eq!(s, 200);
-    assert!(listed.to_string().contains("\"name\":\"Kitchen\""), "{listed}");
+    assert!(
+        listed.to_string().contains("\"name\":\"Kitchen\""),
+        "{listed}"
+    );
 
     // The same file again: the same rows fail, nothing is written, the catalog is unchanged.
     let rt = app.state.tenants.resolve(host(&t)).unwrap();
-    let version = app.state.catalog.refresh(&rt.catalog).await.unwrap().version;
+    let version = app
+        .state
+        .catalog
+        .refresh(&rt.catalog)
+        .await
+        .unwrap()
+        .version;
     let again = import_and_wait(&app, &t, "text/csv; charset=utf-8", SHOP_CSV).await;
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(again["rows_failed"], 5);
     assert_eq!(again["products_written"], 0, "{again}");
     assert_eq!(again["products_unchanged"], 3, "{again}");
     assert_eq!(
-        app.state.catalog.refresh(&rt.catalog).await.unwrap().version,
+        app.state
+            .catalog
+            .refresh(&rt.catalog)
+            .await
+            .unwrap()
+            .version,
         version,
         "a re-run counts no catalog change"
     );
@@ -213,7 +258,10 @@ async fn a_shopify_csv_imports_good_rows_reports_bad_ones_and_imports_again_as_n
     assert_eq!(third["products_written"], 1, "{third}");
     assert_eq!(third["products_unchanged"], 2, "{third}");
     let (after, stock) = catalog_of(&app, &t).await;
-    assert_eq!(after["blue-mug"]["variants"][1]["price"]["amount_minor"], 1600);
+    assert_eq!(
+        after["blue-mug"]["variants"][1]["price"]["amount_minor"],
+        1600
+    );
     assert_eq!(stock.get("MUG-L"), Some(&7));
 
     // Bodies the import cannot take: unknown type (415), no usable header (422 naming body).
@@ -253,7 +301,11 @@ async fn json_lines_import_and_exports_round_trip_into_an_empty_store() {
     let body: String = lines.iter().map(|l| format!("{l}\n")).collect::<String>() + "{not json}\n";
     let job = import_and_wait(&app, &a, "application/x-ndjson", &body).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!((job["rows_total"].as_u64(), job["rows_failed"].as_u64()), (Some(4), Some(2)), "{job}");
+    assert_eq!(
+        (job["rows_total"].as_u64(), job["rows_failed"].as_u64()),
+        (Some(4), Some(2)),
+        "{job}"
+    );
     assert_eq!(job["errors"][0]["row"], 3);
     assert_eq!(job["errors"][0]["field"], "variants[0].sku");
     assert_eq!(job["errors"][1]["row"], 4);
@@ -263,22 +315,51 @@ async fn json_lines_import_and_exports_round_trip_into_an_empty_store() {
     assert_eq!(original.1.get("LAMP-W"), Some(&0));
 
     // Products export, both formats, import into empty stores: the same catalog and stock.
-    let (s, ct, csv) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/products?format=csv").await;
+    let (s, ct, csv) = export(
+        &app,
+        &a,
+        &a.admin_key,
+        "/api/v1/admin/exports/products?format=csv",
+    )
+    .await;
     assert_eq!(s, 200, "{csv}");
     assert!(ct.starts_with("text/csv"), "{ct}");
-    assert!(csv.starts_with("Handle,Title,Body (HTML),Type,Categories,Option1 Name"), "{csv}");
+    assert!(
+        csv.starts_with("Handle,Title,Body (HTML),Type,Categories,Option1 Name"),
+        "{csv}"
+    );
     let copied = import_and_wait(&app, &empty_csv, "text/csv", &csv).await;
     assert_eq!(copied["rows_failed"], 0, "{copied}");
-    assert_eq!(catalog_of(&app, &empty_csv).await, original, "CSV round trip");
+    assert_eq!(
+        catalog_of(&app, &empty_csv).await,
+        original,
+        "CSV round trip"
+    );
 
-    let (s, ct, jsonl) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/products?format=jsonl").await;
+    let (s, ct, jsonl) = export(
+        &app,
+        &a,
+        &a.admin_key,
+        "/api/v1/admin/exports/products?format=jsonl",
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(ct, "application/x-ndjson");
     let copied = import_and_wait(&app, &empty_jsonl, "application/x-ndjson", &jsonl).await;
     assert_eq!(copied["rows_failed"], 0, "{copied}");
-    assert_eq!(catalog_of(&app, &empty_jsonl).await, original, "JSON lines round trip");
+    assert_eq!(
+        catalog_of(&app, &empty_jsonl).await,
+        original,
+        "JSON lines round trip"
+    );
     // Exporting the copy gives the same lines (in an order of its own: ids differ per store).
-    let (_, _, again) = export(&app, &empty_jsonl, &empty_jsonl.admin_key, "/api/v1/admin/exports/products?format=jsonl").await;
+    let (_, _, again) = export(
+        &app,
+        &empty_jsonl,
+        &empty_jsonl.admin_key,
+        "/api/v1/admin/exports/products?format=jsonl",
+    )
+    .await;
     let sorted = |s: &str| {
         let mut l: Vec<String> = s.lines().map(str::to_owned).collect();
         l.sort();
@@ -286,7 +367,13 @@ async fn json_lines_import_and_exports_round_trip_into_an_empty_store() {
     };
     assert_eq!(sorted(&again), sorted(&jsonl));
 
-    let (s, _, b) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/products?format=xml").await;
+    let (s, _, b) = export(
+        &app,
+        &a,
+        &a.admin_key,
+        "/api/v1/admin/exports/products?format=xml",
+    )
+    .await;
     assert_eq!(s, 422, "{b}");
     assert!(b.contains("\"field\":\"format\""), "{b}");
     runner.abort();
@@ -299,7 +386,9 @@ async fn orders_and_customers_export_without_secrets_and_permissions_and_tenants
     let app = TestApp::start(settings(Duration::from_secs(900)), &[a.clone(), b.clone()]).await;
     let runner = workers::imports::spawn(app.state.clone());
     stock_skus(&app, &a, &[("EXP-1", 1999, 10)]).await;
-    let (s, _) = app.register(host(&a), "exporter@example.com", "a long password 1").await;
+    let (s, _) = app
+        .register(host(&a), "exporter@example.com", "a long password 1")
+        .await;
     assert_eq!(s, 201);
     let placed = place_order(&app, host(&a), &[("EXP-1", 2)], "exp-1").await;
     let order_id = placed["order"]["id"].as_str().unwrap().to_owned();
@@ -308,38 +397,75 @@ async fn orders_and_customers_export_without_secrets_and_permissions_and_tenants
     assert_eq!(s, 200, "{csv}");
     assert!(ct.starts_with("text/csv"));
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("Order ID,Created At,Status,Email"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("Order ID,Created At,Status,Email")
+    );
     let row = lines.next().expect("an order row");
     assert!(row.starts_with(&order_id), "{row}");
-    assert!(row.contains(",EXP-1,") && row.ends_with(",2,19.99"), "{row}");
-    let (s, _, jsonl) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/orders?format=jsonl").await;
+    assert!(
+        row.contains(",EXP-1,") && row.ends_with(",2,19.99"),
+        "{row}"
+    );
+    let (s, _, jsonl) = export(
+        &app,
+        &a,
+        &a.admin_key,
+        "/api/v1/admin/exports/orders?format=jsonl",
+    )
+    .await;
     assert_eq!(s, 200);
     let order: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(order["lines"][0]["quantity"], 2);
     assert!(order.get("payment_ref").is_none());
 
-    let (s, _, customers) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/customers?format=jsonl").await;
+    let (s, _, customers) = export(
+        &app,
+        &a,
+        &a.admin_key,
+        "/api/v1/admin/exports/customers?format=jsonl",
+    )
+    .await;
     assert_eq!(s, 200);
     assert!(customers.contains("exporter@example.com"), "{customers}");
-    assert!(!customers.contains("argon2") && !customers.contains("password"), "{customers}");
-    let (_, _, customers_csv) = export(&app, &a, &a.admin_key, "/api/v1/admin/exports/customers").await;
-    assert!(customers_csv.starts_with("ID,Email,Name,Created At\n"), "{customers_csv}");
+    assert!(
+        !customers.contains("argon2") && !customers.contains("password"),
+        "{customers}"
+    );
+    let (_, _, customers_csv) =
+        export(&app, &a, &a.admin_key, "/api/v1/admin/exports/customers").await;
+    assert!(
+        customers_csv.starts_with("ID,Email,Name,Created At\n"),
+        "{customers_csv}"
+    );
     assert!(!customers_csv.contains("argon2"));
 
     // A token with orders but not catalog: exports orders, may not import or export products.
     let (s, tok, _) = app
-        .call(Method::POST, host(&a), "/api/v1/admin/tokens", Some(&a.admin_key),
-              Some(json!({"name": "orders only", "permissions": ["orders"]})))
+        .call(
+            Method::POST,
+            host(&a),
+            "/api/v1/admin/tokens",
+            Some(&a.admin_key),
+            Some(json!({"name": "orders only", "permissions": ["orders"]})),
+        )
         .await;
     assert_eq!(s, 201, "{tok}");
     let orders_only = tok["secret"].as_str().unwrap().to_owned();
     let (s, problem) = import(&app, &a, &orders_only, "text/csv", SHOP_CSV).await;
     assert_eq!(s, 403, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("catalog"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("catalog"),
+        "{problem}"
+    );
     let job = import_and_wait(&app, &a, "text/csv", SHOP_CSV).await;
     let job_id = job["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/admin/imports/{job_id}");
-    let (s, _, _) = app.call(Method::GET, host(&a), &path, Some(&orders_only), None).await;
+    let (s, _, _) = app
+        .call(Method::GET, host(&a), &path, Some(&orders_only), None)
+        .await;
     assert_eq!(s, 403);
     let (s, _, _) = export(&app, &a, &orders_only, "/api/v1/admin/exports/products").await;
     assert_eq!(s, 403);
@@ -348,15 +474,33 @@ async fn orders_and_customers_export_without_secrets_and_permissions_and_tenants
 
     // Tenant B (same database) cannot see A's job, and exports none of A's data; A's key
     // means nothing on B's host.
-    let (s, _, _) = app.call(Method::GET, host(&b), &path, Some(&b.admin_key), None).await;
+    let (s, _, _) = app
+        .call(Method::GET, host(&b), &path, Some(&b.admin_key), None)
+        .await;
     assert_eq!(s, 404);
-    let (s, list, _) = app.call(Method::GET, host(&b), "/api/v1/admin/imports", Some(&b.admin_key), None).await;
+    let (s, list, _) = app
+        .call(
+            Method::GET,
+            host(&b),
+            "/api/v1/admin/imports",
+            Some(&b.admin_key),
+            None,
+        )
+        .await;
     assert_eq!((s, list), (200, json!([])));
     for kind in ["products", "orders", "customers"] {
-        let (s, _, body) = export(&app, &b, &b.admin_key, &format!("/api/v1/admin/exports/{kind}?format=jsonl")).await;
+        let (s, _, body) = export(
+            &app,
+            &b,
+            &b.admin_key,
+            &format!("/api/v1/admin/exports/{kind}?format=jsonl"),
+        )
+        .await;
         assert_eq!((s, body.as_str()), (200, ""), "{kind}");
     }
-    let (s, _, _) = app.call(Method::GET, host(&b), &path, Some(&a.admin_key), None).await;
+    let (s, _, _) = app
+        .call(Method::GET, host(&b), &path, Some(&a.admin_key), None)
+        .await;
     assert_eq!(s, 401);
     runner.abort();
 }
@@ -398,7 +542,10 @@ async fn a_job_left_running_by_a_dead_runner_is_resumed_from_its_checkpoint_by_a
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["rows_done"], 3, "{done}");
     assert_eq!(done["attempts"], 2, "{done}");
-    assert_eq!(done["products_written"], 1, "only the product after the checkpoint: {done}");
+    assert_eq!(
+        done["products_written"], 1,
+        "only the product after the checkpoint: {done}"
+    );
     let (products, stock) = catalog_of(&second, &t).await;
     assert_eq!(products.keys().collect::<Vec<_>>(), ["three"]);
     assert_eq!(stock.get("R-3"), Some(&3));

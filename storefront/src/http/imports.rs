@@ -83,9 +83,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/admin/imports", tag = "admin", security(("admin_key" = [])),
     responses((status = 200, body = Vec<ImportJob>), (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 403, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(
-    Admin { tenant, .. }: Admin<perm::Catalog>,
-) -> ApiResult<Json<Vec<ImportJob>>> {
+pub async fn list(Admin { tenant, .. }: Admin<perm::Catalog>) -> ApiResult<Json<Vec<ImportJob>>> {
     Ok(Json(jobs_of(&tenant).recent(20).await?))
 }
 
@@ -117,7 +115,9 @@ pub struct ExportQuery {
 fn export_format(q: &ExportQuery) -> ApiResult<Format> {
     match q.format.as_deref() {
         None => Ok(Format::Csv),
-        Some(f) => Format::parse(f).ok_or_else(|| ApiError::invalid("format", "must be csv or jsonl")),
+        Some(f) => {
+            Format::parse(f).ok_or_else(|| ApiError::invalid("format", "must be csv or jsonl"))
+        }
     }
 }
 

@@ -135,7 +135,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/imports",
             get(imports::list)
                 .post(imports::create)
-                .layer(DefaultBodyLimit::max(state.settings.import_body_limit_bytes)),
+                .layer(DefaultBodyLimit::max(
+                    state.settings.import_body_limit_bytes,
+                )),
         )
         .route("/admin/imports/{id}", get(imports::show))
         .route("/admin/exports/products", get(imports::export_products))

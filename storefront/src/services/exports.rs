@@ -120,7 +120,10 @@ pub fn products(
                 let e = ExportProduct {
                     product: p,
                     handle: export_handle(p),
-                    type_name: p.categories.first().and_then(|c| names.get(c.as_str()).copied()),
+                    type_name: p
+                        .categories
+                        .first()
+                        .and_then(|c| names.get(c.as_str()).copied()),
                     stock: &stock,
                 };
                 match format {
@@ -233,7 +236,9 @@ pub fn orders(jobs: PgImports, format: Format) -> impl Stream<Item = Chunk> + Se
 pub fn customers(jobs: PgImports, format: Format) -> impl Stream<Item = Chunk> + Send + 'static {
     stream("customers", move |tx| async move {
         if format == Format::Csv {
-            let header = ["ID", "Email", "Name", "Created At"].map(str::to_owned).to_vec();
+            let header = ["ID", "Email", "Name", "Created At"]
+                .map(str::to_owned)
+                .to_vec();
             if !send(&tx, csv_chunk(&[header])?).await {
                 return Ok(());
             }

@@ -186,8 +186,9 @@ pub async fn export(
     }
     let format = match q.format.as_deref() {
         None => Format::Csv,
-        Some(f) => Format::parse(f)
-            .ok_or_else(|| ApiError::invalid("format", "must be csv or jsonl"))?,
+        Some(f) => {
+            Format::parse(f).ok_or_else(|| ApiError::invalid("format", "must be csv or jsonl"))?
+        }
     };
     let tenant = page.tenant.clone();
     Ok(match kind.as_str() {
@@ -239,7 +240,12 @@ pub async fn create(
             Err(e) => return Err(PageError::BadForm(e.body_text())),
         };
         match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(|e| PageError::BadForm(e.body_text()))?,
+            Some("csrf") => {
+                csrf = field
+                    .text()
+                    .await
+                    .map_err(|e| PageError::BadForm(e.body_text()))?
+            }
             Some("file") => {
                 let format = upload_format(field.file_name(), field.content_type());
                 let bytes = field
@@ -257,7 +263,8 @@ pub async fn create(
         Err(r) => return Ok(*r),
     };
     let result: Result<ImportJob, ApiError> = async {
-        let (format, body) = file.ok_or_else(|| ApiError::invalid("file", "choose a file to import"))?;
+        let (format, body) =
+            file.ok_or_else(|| ApiError::invalid("file", "choose a file to import"))?;
         let format = format.ok_or_else(|| {
             ApiError::invalid(
                 "file",

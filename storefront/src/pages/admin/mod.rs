@@ -83,9 +83,9 @@ pub fn routes(import_limit: usize) -> Router<AppState> {
         .route("/admin/audit", get(staff::audit))
         .route(
             "/admin/imports",
-            get(imports::list).post(imports::create).layer(
-                axum::extract::DefaultBodyLimit::max(import_limit),
-            ),
+            get(imports::list)
+                .post(imports::create)
+                .layer(axum::extract::DefaultBodyLimit::max(import_limit)),
         )
         .route("/admin/imports/{id}", get(imports::show))
         .route("/admin/exports/{kind}", get(imports::export))

@@ -39,7 +39,9 @@ impl Format {
     pub fn of_media_type(mime: &str) -> Option<Format> {
         match mime {
             "text/csv" | "application/csv" => Some(Format::Csv),
-            "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines"
+            "application/x-ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
             | "application/jsonlines" => Some(Format::Jsonl),
             _ => None,
         }
@@ -243,9 +245,7 @@ fn push_image(images: &mut Vec<String>, url: &str) {
 
 fn parse_csv(body: &[u8], default_currency: Option<&str>) -> Result<Parsed, FileError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(body);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
     let headers = reader
         .byte_headers()
         .map_err(|e| FileError::Csv {
@@ -309,8 +309,8 @@ fn parse_csv(body: &[u8], default_currency: Option<&str>) -> Result<Parsed, File
         if rows_total as usize > MAX_ROWS {
             return Err(FileError::TooManyRows);
         }
-        let record = csv::StringRecord::from_byte_record(record)
-            .map_err(|_| FileError::NotUtf8 { line })?;
+        let record =
+            csv::StringRecord::from_byte_record(record).map_err(|_| FileError::NotUtf8 { line })?;
         let cells = Cells {
             index: &index,
             record: &record,
@@ -488,9 +488,7 @@ fn csv_row(
         }
     };
     let requires_shipping = truthy(row, SHIPPING, get(SHIPPING))?;
-    let tax_class = Some(get(TAX))
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
+    let tax_class = Some(get(TAX)).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut attributes = BTreeMap::new();
     for n in 1..=options {
         let value = get(&format!("Option{n} Value"));
@@ -619,9 +617,10 @@ fn json_line(
     for (i, v) in p.variants.into_iter().enumerate() {
         let inventory = match v.inventory {
             None => None,
-            Some(n) => Some(check_stock(n).map_err(|e| {
-                row_error(row, format!("variants[{i}].inventory"), e.message)
-            })?),
+            Some(n) => Some(
+                check_stock(n)
+                    .map_err(|e| row_error(row, format!("variants[{i}].inventory"), e.message))?,
+            ),
         };
         variants.push(ImportVariant {
             variant: v.variant,
@@ -822,7 +821,10 @@ mod tests {
     fn json_lines_name_the_path_at_fault() {
         let body = b"{\"handle\":\"a\",\"title\":\"A\",\"variants\":[{\"sku\":\"A-1\",\"price\":{\"amount_minor\":100,\"currency\":\"EUR\"},\"inventory\":3}]}\n{\"handle\":\"b\",\"title\":\"B\",\"variants\":[{\"sku\":\"B-1\",\"price\":\"x\"}]}\n{\"handle\":\"a\",\"title\":\"A again\",\"variants\":[]}\n";
         let parsed = parse(Format::Jsonl, body, None).unwrap();
-        assert_eq!(parsed.entries[0].product.as_ref().unwrap().variants[0].inventory, Some(3));
+        assert_eq!(
+            parsed.entries[0].product.as_ref().unwrap().variants[0].inventory,
+            Some(3)
+        );
         let b = parsed.entries[1].product.as_ref().unwrap_err();
         assert_eq!((b.row, b.field.as_str()), (2, "variants[0].price"));
         let again = parsed.entries[2].product.as_ref().unwrap_err();
@@ -831,7 +833,10 @@ mod tests {
 
     #[test]
     fn draft_fields_map_to_csv_columns() {
-        assert_eq!(csv_column("variants[2].price.currency"), (Some(2), CURRENCY.into()));
+        assert_eq!(
+            csv_column("variants[2].price.currency"),
+            (Some(2), CURRENCY.into())
+        );
         assert_eq!(csv_column("variants[0].sku"), (Some(0), SKU.into()));
         assert_eq!(csv_column("categories[0]"), (None, CATEGORIES.into()));
         assert_eq!(slug("Kitchen & Bath "), "kitchen-bath");

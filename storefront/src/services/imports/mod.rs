@@ -257,7 +257,11 @@ fn plan_product(
         }
         let draft = CategoryDraft {
             id: c.clone(),
-            name: p.category_names.get(c).cloned().unwrap_or_else(|| c.clone()),
+            name: p
+                .category_names
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| c.clone()),
             parent_id: None,
         };
         draft.validate(|_| false).map_err(|e| {
@@ -338,7 +342,8 @@ pub async fn run(
     job: &crate::storage::imports::ClaimedJob,
 ) -> Result<(), RunError> {
     let Some(format) = Format::parse(&job.format) else {
-        jobs.finish(job.id, owner, Some("unknown file format")).await?;
+        jobs.finish(job.id, owner, Some("unknown file format"))
+            .await?;
         return Ok(());
     };
     let parsed = match files::parse(format, &job.body, job.default_currency.as_deref()) {

@@ -414,8 +414,12 @@ impl CatalogStore for DynamoCatalog {
         use futures::{StreamExt as _, TryStreamExt as _};
         // Several BatchWriteItem calls in flight at once: an import batch of 500 products is
         // 20 calls, and sequentially their round trips dominate an import's time.
-        futures::stream::iter(products.chunks(BATCH_WRITE))
+        // (Futures made up front: a closure in the stream trips the `Send` check of the trait.)
+        let writes: Vec<_> = products
+            .chunks(BATCH_WRITE)
             .map(|chunk| self.put_chunk(chunk))
+            .collect();
+        futures::stream::iter(writes)
             .buffer_unordered(PARALLEL_WRITES)
             .try_collect::<()>()
             .await
