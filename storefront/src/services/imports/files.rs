@@ -600,6 +600,9 @@ fn json_line(
     let de = &mut serde_json::Deserializer::from_str(line);
     let p: JsonProduct = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
+        if let Some(deeper) = variant_error(line, &path) {
+            return row_error(row, deeper.0, deeper.1);
+        }
         let field = if path == "." { "line".to_owned() } else { path };
         row_error(row, field, e.into_inner().to_string())
     })?;
@@ -637,6 +640,22 @@ fn json_line(
         variants,
         row,
     })
+}
+
+/// A variant's fields are read through `#[serde(flatten)]`, which reports errors at the
+/// variant: read that variant alone to name the field (`variants[0].price`).
+fn variant_error(line: &str, path: &str) -> Option<(String, String)> {
+    let i: usize = path.strip_prefix("variants[")?.strip_suffix(']')?.parse().ok()?;
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let variant = value.get("variants")?.get(i)?;
+    let err = serde_path_to_error::deserialize::<_, Variant>(variant).err()?;
+    let inner = err.path().to_string();
+    let field = if inner == "." {
+        path.to_owned()
+    } else {
+        format!("{path}.{inner}")
+    };
+    Some((field, err.into_inner().to_string()))
 }
 
 /// The CSV column a validation error of a product draft (`variants[1].price.currency`) is in,
