@@ -68,6 +68,14 @@ def counters(api: b.Api) -> dict:
     return out
 
 
+def get(api: b.Api, path: str, host: str):
+    """A GET that retries once on a new connection (the runtime closes idle keep-alives)."""
+    try:
+        return api.req("GET", path, host)
+    except (OSError, http.client.HTTPException):
+        return api.req("GET", path, host)
+
+
 def shopify_csv(n: int, variants: int) -> bytes:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -177,7 +185,7 @@ def main() -> int:
     _, rb = reps["B"]
     # Both replicas hold the (empty) catalog before the import, as serving replicas would.
     for api in (a, rb):
-        api.req("GET", "/api/v1/products?limit=1", t.host)
+        get(api, "/api/v1/products?limit=1", t.host)
 
     cpu0 = b.cpu_s(a_proc.pid)
     t0 = time.time()
@@ -193,7 +201,7 @@ def main() -> int:
     b.log(f"imported {PRODUCTS} products in {took:.1f} s (accepted after {accepted_s:.2f} s)")
     totals = {}
     for name, api in (("A", a), ("B", rb)):
-        st, res = api.req("GET", "/api/v1/search?limit=1", t.host)
+        st, res = get(api, "/api/v1/search?limit=1", t.host)
         totals[name] = res.get("total") if st == 200 else st
     if totals != {"A": PRODUCTS, "B": PRODUCTS}:
         raise RuntimeError(f"catalog totals after import: {totals}")

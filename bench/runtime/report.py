@@ -564,7 +564,10 @@ def import_section(r: dict) -> list[str]:
       f"{imp['runtime_cpu_s']} | {imp['search_total']['A']:,} / {imp['search_total']['B']:,} | "
       f"{again['seconds']} ({again['products_written']} / {again['products_unchanged']:,}) | {mark(imp['met'])} |")
     w("")
-    w("Replica B held the catalog before the import and caught up through the change feed "
+    w("Each batch of 500 products is one change-feed entry: the writing replica applies it to its "
+      "snapshot incrementally; replica B, which held the empty catalog before and was asked only after "
+      "the import, found itself more than half its catalog behind and loaded whole, as decision 0021 "
+      "has it "
       f"(`/metrics` counters after the import, full loads / incremental applies / feed gaps: "
       + "; ".join(f"{n} {c.get('catalog_loads', 0)} / {c.get('catalog_incremental_applies', 0)} / "
                   f"{c.get('catalog_feed_gaps', 0)}" for n, c in sorted(r["replica_counters"].items()))
