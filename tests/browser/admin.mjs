@@ -167,6 +167,7 @@ try {
       `imported-vase,Imported Vase,Acme,VASE-${Date.now().toString(36)},19.90,EUR,4`,
       "broken-row,Broken,Acme,BROKEN-1,not-a-price,EUR,",
     ].join("\n") + "\n";
+    await page.goto(`${base}/admin/`);
     await page.getByRole("link", { name: "Import", exact: true }).click();
     await expectPath(page, "/admin/imports", "the import page");
     await page.getByLabel(/^Product file/).setInputFiles({ name: "products.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });

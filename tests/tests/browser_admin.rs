@@ -106,7 +106,7 @@ async fn an_owner_and_a_clerk_run_the_store_in_headless_chromium() {
     )
     .await;
 
-    // The journey's price change reached the catalog the API serves.
+    // The journey's price change and its import reached the catalog the API serves.
     let (s, products) = store
         .call(Method::GET, "/api/v1/products", None, None)
         .await;
@@ -117,8 +117,20 @@ async fn an_owner_and_a_clerk_run_the_store_in_headless_chromium() {
         artifacts.display()
     );
     assert_eq!(s, StatusCode::OK);
+    let titled = |title: &str| {
+        products["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"] == title)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {title} in {products}"))
+    };
     assert_eq!(
-        products["items"][0]["variants"][0]["price"]["amount_minor"], 3175,
-        "{products}"
+        titled("Brass Lamp")["variants"][0]["price"]["amount_minor"],
+        3175
     );
+    // The journey's import: the good row is a product, the bad one is not.
+    assert_eq!(titled("Imported Vase")["handle"], "imported-vase");
+    assert!(!products.to_string().contains("BROKEN-1"), "{products}");
 }

@@ -645,7 +645,11 @@ fn json_line(
 /// A variant's fields are read through `#[serde(flatten)]`, which reports errors at the
 /// variant: read that variant alone to name the field (`variants[0].price`).
 fn variant_error(line: &str, path: &str) -> Option<(String, String)> {
-    let i: usize = path.strip_prefix("variants[")?.strip_suffix(']')?.parse().ok()?;
+    let i: usize = path
+        .strip_prefix("variants[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let variant = value.get("variants")?.get(i)?;
     let err = serde_path_to_error::deserialize::<_, Variant>(variant).err()?;
