@@ -54,7 +54,7 @@ fn format_of(headers: &HeaderMap) -> ApiResult<Format> {
 /// Starts an import of the request body: Shopify product CSV (`text/csv`) or JSON lines
 /// (`application/x-ndjson`), by `Content-Type`.
 #[utoipa::path(post, path = "/api/v1/admin/imports", tag = "admin", security(("admin_key" = [])),
-    request_body(content = String, content_type = "text/csv",
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson")),
         description = "The file: Shopify product CSV (`text/csv`) or JSON lines, one product a line (`application/x-ndjson`)"),
     responses((status = 202, body = ImportJob, description = "queued; `GET` the `Location` for progress"),
               (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -145,7 +145,7 @@ pub fn download(
 /// same catalog).
 #[utoipa::path(get, path = "/api/v1/admin/exports/products", tag = "admin", security(("admin_key" = [])),
     params(ExportQuery),
-    responses((status = 200, content_type = "text/csv", body = String, description = "Shopify product CSV, or JSON lines with `format=jsonl`"),
+    responses((status = 200, description = "Shopify product CSV, or JSON lines with `format=jsonl`", content((String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -166,7 +166,7 @@ pub async fn export_products(
 /// Every order with its lines (CSV: one row per line).
 #[utoipa::path(get, path = "/api/v1/admin/exports/orders", tag = "admin", security(("admin_key" = [])),
     params(ExportQuery),
-    responses((status = 200, content_type = "text/csv", body = String, description = "CSV, or JSON lines with `format=jsonl`"),
+    responses((status = 200, description = "CSV, or JSON lines with `format=jsonl`", content((String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -186,7 +186,7 @@ pub async fn export_orders(
 /// orders permission: customers are who orders come from.
 #[utoipa::path(get, path = "/api/v1/admin/exports/customers", tag = "admin", security(("admin_key" = [])),
     params(ExportQuery),
-    responses((status = 200, content_type = "text/csv", body = String, description = "CSV, or JSON lines with `format=jsonl`"),
+    responses((status = 200, description = "CSV, or JSON lines with `format=jsonl`", content((String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
