@@ -2,8 +2,8 @@
 //! PostgreSQL, Redis and moto: a Shopify CSV with bad rows (per-row errors, good rows in), the
 //! same file again (nothing changes), JSON lines, exports that import back as the same catalog
 //! into an empty store, permissions (403 without catalog), tenant isolation of jobs and
-//! exports, and a job left running by a dead runner resumed by a new runtime from its
-//! checkpoint.
+//! exports, the import route's own body limit, and a job left running by a dead runner resumed
+//! by a new runtime from its checkpoint.
 
 mod common;
 #[path = "common/checkout.rs"]
@@ -553,4 +553,42 @@ async fn a_job_left_running_by_a_dead_runner_is_resumed_from_its_checkpoint_by_a
     let (from_first, _) = catalog_of(&first, &t).await;
     assert_eq!(from_first.keys().collect::<Vec<_>>(), ["three"]);
     runner.abort();
+}
+
+#[tokio::test]
+async fn the_import_route_takes_larger_bodies_than_other_routes_up_to_its_own_limit() {
+    let t = store("import-limit", None).await;
+    let settings = emporium_storefront::Settings {
+        import_body_limit_bytes: 64 * 1024,
+        ..settings(Duration::from_secs(900))
+    };
+    let general = settings.body_limit_bytes;
+    let app = TestApp::start(settings, std::slice::from_ref(&t)).await;
+    let rows: String = (0..1000)
+        .map(|i| format!("p-{i},Product {i},LIM-{i},1.00,EUR\n"))
+        .collect();
+    let csv = format!("Handle,Title,Variant SKU,Variant Price,Variant Currency\n{rows}");
+    assert!(
+        csv.len() > general && csv.len() < 64 * 1024,
+        "{}",
+        csv.len()
+    );
+    let (s, job) = import(&app, &t, &t.admin_key, "text/csv", &csv).await;
+    assert_eq!(s, 202, "{job}");
+    assert_eq!(job["rows_total"], 1000);
+    // Other routes keep the general limit.
+    let (s, b, ct) = app
+        .call(
+            Method::POST,
+            host(&t),
+            "/api/v1/admin/products",
+            Some(&t.admin_key),
+            Some(json!({"title": "x", "description": "d".repeat(general), "variants": []})),
+        )
+        .await;
+    assert_eq!((s, ct.as_str()), (413, "application/problem+json"), "{b}");
+    // Past the import limit: 413 naming the body.
+    let (s, b) = import(&app, &t, &t.admin_key, "text/csv", &csv.repeat(3)).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(b["field"], "body");
 }
