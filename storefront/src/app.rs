@@ -37,6 +37,8 @@ pub struct Settings {
     /// How long a client may take to send a request's headers (slow-loris bound).
     pub header_read_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Largest import file (the import routes only; every other route has `body_limit_bytes`).
+    pub import_body_limit_bytes: usize,
     /// Catalog freshness: a snapshot is checked against the catalog's version counter after a
     /// jittered [½, 1) × this, and never served unchecked for longer than 2 × this.
     pub catalog_max_staleness: Duration,
@@ -85,6 +87,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
+            import_body_limit_bytes: 32 * 1024 * 1024,
             catalog_max_staleness: Duration::from_secs(30),
             catalog_feed_len: crate::storage::dynamo::catalog::DEFAULT_FEED_LEN,
             search_cache_bytes: 16 * 1024 * 1024,
@@ -128,6 +131,8 @@ pub struct AppState {
     pub relay: Arc<OutboxRelay>,
     /// Consumes the order-event queues and sends mails and webhooks.
     pub notifier: Arc<Notifier>,
+    /// This replica's import job runner (its lease id and wake-up bell).
+    pub imports: Arc<crate::workers::imports::ImportRunner>,
 }
 
 /// Connects to Redis and DynamoDB and starts listening for other replicas' notices.
@@ -177,6 +182,7 @@ pub async fn build_state(
         stock_feed: Arc::default(),
         relay,
         notifier,
+        imports: Arc::default(),
     };
     let (catalog, sessions) = (state.catalog.clone(), state.sessions.clone());
     bus.subscribe(

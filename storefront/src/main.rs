@@ -54,6 +54,10 @@ struct Args {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "EMPORIUM_BODY_LIMIT_BYTES", default_value_t = 65536)]
     body_limit_bytes: usize,
+    /// Largest import file accepted (`POST /api/v1/admin/imports` and the admin app's import
+    /// form only), in bytes: 32 MiB holds about 120,000 Shopify CSV rows.
+    #[arg(long, env = "EMPORIUM_IMPORT_BODY_LIMIT_BYTES", default_value_t = 32 * 1024 * 1024)]
+    import_body_limit_bytes: usize,
     /// Catalog freshness, in seconds: a snapshot not verified current (one read of the
     /// catalog's version counter) for a jittered this is checked in the background while still
     /// served; one unverified for twice this is never served.
@@ -150,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
         body_limit_bytes: args.body_limit_bytes,
+        import_body_limit_bytes: args.import_body_limit_bytes,
         catalog_max_staleness: Duration::from_secs(args.catalog_max_staleness_secs),
         catalog_feed_len: args.catalog_feed_entries,
         session_cache_ttl: Duration::from_secs(args.session_cache_secs),
@@ -217,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move { warm.warm().await });
     // Reservation expiry and the order-event outbox relay run on every replica.
     workers::spawn(&state.tenants, &state.relay);
+    workers::imports::spawn(state.clone());
     // Order events from the tenants' queues become mails and webhooks (decision 0022).
     notifications::spawn(
         state.notifier.clone(),

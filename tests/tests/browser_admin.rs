@@ -2,7 +2,8 @@
 //! (`tests/browser/admin.mjs`) against the real `emporium-storefront` binary serving one store
 //! from a tenants file, on the shared stack's PostgreSQL, Redis and moto. The owner's
 //! invitation comes from the admin API as the platform would mint it; the journey accepts it,
-//! edits a price and sees it in the shop, invites a clerk with `orders` only, and checks the
+//! edits a price and sees it in the shop, imports a CSV with a bad row (the row error shown,
+//! the good product in the list), invites a clerk with `orders` only, and checks the
 //! clerk cannot refund. Screenshots land in `tests/artifacts/browser-admin/`.
 
 use std::time::Duration;
@@ -105,7 +106,7 @@ async fn an_owner_and_a_clerk_run_the_store_in_headless_chromium() {
     )
     .await;
 
-    // The journey's price change reached the catalog the API serves.
+    // The journey's price change and its import reached the catalog the API serves.
     let (s, products) = store
         .call(Method::GET, "/api/v1/products", None, None)
         .await;
@@ -116,8 +117,20 @@ async fn an_owner_and_a_clerk_run_the_store_in_headless_chromium() {
         artifacts.display()
     );
     assert_eq!(s, StatusCode::OK);
+    let titled = |title: &str| {
+        products["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"] == title)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {title} in {products}"))
+    };
     assert_eq!(
-        products["items"][0]["variants"][0]["price"]["amount_minor"], 3175,
-        "{products}"
+        titled("Brass Lamp")["variants"][0]["price"]["amount_minor"],
+        3175
     );
+    // The journey's import: the good row is a product, the bad one is not.
+    assert_eq!(titled("Imported Vase")["handle"], "imported-vase");
+    assert!(!products.to_string().contains("BROKEN-1"), "{products}");
 }

@@ -53,6 +53,9 @@ pub enum ApiError {
     },
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A route that takes other media types than JSON: the detail says which.
+    #[error("{0}")]
+    UnsupportedMediaTypeOf(&'static str),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error(transparent)]
@@ -107,6 +110,11 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Send application/json",
+            ),
+            UnsupportedMediaTypeOf(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -11,6 +11,7 @@ pub mod checkout;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod imports;
 pub mod inventory;
 pub mod me;
 pub mod ops;
@@ -137,6 +138,18 @@ pub fn router(state: AppState) -> Router {
             patch(webhooks::update).delete(webhooks::remove),
         )
         .route("/admin/notifications/deliveries", get(webhooks::deliveries))
+        .route(
+            "/admin/imports",
+            get(imports::list)
+                .post(imports::create)
+                .layer(DefaultBodyLimit::max(
+                    state.settings.import_body_limit_bytes,
+                )),
+        )
+        .route("/admin/imports/{id}", get(imports::show))
+        .route("/admin/exports/products", get(imports::export_products))
+        .route("/admin/exports/orders", get(imports::export_orders))
+        .route("/admin/exports/customers", get(imports::export_customers))
         // Every admin write an authenticated caller attempts lands in the audit log.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -151,7 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .nest("/api/v1", api)
-        .merge(crate::pages::routes())
+        .merge(crate::pages::routes(state.settings.import_body_limit_bytes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

@@ -34,8 +34,10 @@ use crate::http;
         http::staff::audit,
         http::webhooks::create, http::webhooks::list, http::webhooks::update, http::webhooks::remove,
         http::webhooks::deliveries,
+        http::imports::create, http::imports::list, http::imports::show,
+        http::imports::export_products, http::imports::export_orders, http::imports::export_customers,
     ),
-    components(schemas(crate::domain::catalog::Sort)),
+    components(schemas(crate::domain::catalog::Sort, crate::storage::imports::RowError)),
     modifiers(&Security, &CommonResponses),
     tags(
         (name = "accounts", description = "Registration, sessions, profile, password reset and email verification by mailed single-use links"),

@@ -78,7 +78,9 @@ pub fn status_of(e: &ApiError) -> StatusCode {
         ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden | ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
         ApiError::MalformedBody { .. } => StatusCode::BAD_REQUEST,
-        ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ApiError::UnsupportedMediaType | ApiError::UnsupportedMediaTypeOf(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ApiError::Conflict { .. } | ApiError::CartCheckedOut { .. } => StatusCode::CONFLICT,

@@ -42,8 +42,9 @@ pub const SESSION_COOKIE: &str = "sf_session";
 pub const CART_COOKIE: &str = "sf_cart";
 pub const CSRF_COOKIE: &str = "sf_csrf";
 
-/// The page routes; the app's router merges them.
-pub fn routes() -> Router<AppState> {
+/// The page routes; the app's router merges them. `import_limit`: the largest file the admin
+/// app's import form takes.
+pub fn routes(import_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
         .route("/products/{id}", get(product::show))
@@ -72,7 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/storefront.css", get(assets::stylesheet))
         .route("/assets/theme.css", get(assets::theme))
         .route("/assets/stock.js", get(assets::stock_script))
-        .merge(admin::routes())
+        .merge(admin::routes(import_limit))
 }
 
 /// Security headers every page carries: no external anything, no framing, no sniffing. Forms

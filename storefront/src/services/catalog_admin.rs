@@ -61,6 +61,7 @@ fn product_from(draft: ProductDraft, id: Uuid, created_at: chrono::DateTime<Utc>
         variants: draft.variants,
         created_at,
         updated_at: Utc::now(),
+        handle: None,
     }
 }
 
@@ -145,6 +146,39 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
         Ok(products)
     }
 
+    /// Stores an import batch as one change: categories first (so no product names a category
+    /// that is not there yet), then the products with batched writes (each already validated
+    /// by the import against `snapshot`'s catalog), counted once in the change feed (so other
+    /// replicas catch up by these ids) and applied to this replica's snapshot before returning
+    /// it. Products keep the ids the import gave them: storing the same batch twice changes
+    /// nothing but `updated_at`.
+    pub async fn write_batch(
+        &self,
+        products: &[Product],
+        categories: &[Category],
+    ) -> Result<Arc<Snapshot>, StoreError> {
+        if products.is_empty() && categories.is_empty() {
+            return self.cache.snapshot(self.catalog).await;
+        }
+        for c in categories {
+            self.catalog.put_category(c).await?;
+        }
+        self.catalog.put_products(products).await?;
+        self.catalog
+            .record_change(&CatalogChange {
+                products: products.iter().map(|p| p.id).collect(),
+                categories: categories.iter().map(|c| c.id.clone()).collect(),
+            })
+            .await?;
+        let snap = self.cache.refresh(self.catalog).await?;
+        self.bus
+            .publish(&Notice::CatalogChanged {
+                tenant: self.tenant.to_owned(),
+            })
+            .await;
+        Ok(snap)
+    }
+
     pub async fn replace_product(
         &self,
         id: Uuid,
@@ -156,7 +190,9 @@ impl<S: CatalogStore + CatalogSource, I: InventoryStore> CatalogAdmin<'_, S, I> 
             .product(id)
             .ok_or(CatalogAdminError::NotFound("product"))?;
         validate(&snap, &draft, Some(id))?;
-        let product = product_from(draft, id, existing.created_at);
+        let mut product = product_from(draft, id, existing.created_at);
+        // The API's drafts carry no handle: an imported product keeps the one it has.
+        product.handle = existing.handle;
         self.catalog.put_product(&product).await?;
         self.changed(CatalogChange::product(id)).await?;
         Ok(product)

@@ -6,6 +6,7 @@
 //! - [`carts`]: guest and customer carts, priced from the current catalog.
 //! - [`accounts`]: registration, sign-in, sessions, profile and password.
 //! - [`catalog_admin`]: the merchant's product, category and stock writes.
+//! - [`imports`] and [`exports`]: bulk product imports (jobs) and streamed exports.
 //! - [`orders`]: history and lookups, the life cycle, payment provider events.
 //! - [`store_settings`]: the merchant's shipping zones and rates.
 //!
@@ -16,6 +17,8 @@ pub mod accounts;
 pub mod carts;
 pub mod catalog_admin;
 pub mod checkout;
+pub mod exports;
+pub mod imports;
 pub mod orders;
 pub mod passwords;
 pub mod session_cache;

@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod dashboard;
 pub mod dynamo;
+pub mod imports;
 pub mod notifications;
 pub mod orders;
 pub mod postgres;

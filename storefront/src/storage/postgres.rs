@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "account_tokens",
         include_str!("../../migrations/0130_account_tokens.sql"),
     ),
+    (
+        131,
+        "imports",
+        include_str!("../../migrations/0131_imports.sql"),
+    ),
 ];
 
 /// Arbitrary constant key for the advisory lock that serialises migrations across replicas.

@@ -1,6 +1,8 @@
 //! Background workers every replica runs beside the server: the [`sweeper`] (expired
-//! reservations) and the [`relay`] (outbox → SQS).
+//! reservations), the [`relay`] (outbox → SQS) and the [`imports`] runner (bulk import jobs; it
+//! needs the whole [`crate::AppState`], so the binary starts it with `imports::spawn`).
 
+pub mod imports;
 pub mod relay;
 pub mod sweeper;
 

@@ -52,6 +52,7 @@ pub(crate) mod tests {
             }],
             created_at: at,
             updated_at: at,
+            handle: None,
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct Product {
     pub variants: Vec<Variant>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The product's handle in import files (Shopify's `Handle`): what an import matches a
+    /// product by, with its SKUs. Set by imports; absent on products made another way.
+    /// (Serialised last: the snapshot reads `title` at a fixed offset after `id`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
 }
 
 impl Product {

@@ -9,6 +9,7 @@
 //! refused. Each action a page takes lands in the audit log.
 
 pub mod dashboard;
+pub mod imports;
 pub mod orders;
 pub mod products;
 pub mod session;
@@ -49,7 +50,9 @@ const STYLESHEET: &str = include_str!("admin.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub fn routes() -> Router<AppState> {
+/// `import_limit`: the largest file the import form takes (every other form keeps the small
+/// general body limit).
+pub fn routes(import_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/admin", get(dashboard::show))
         .route("/admin/", get(dashboard::show))
@@ -78,6 +81,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/staff", get(staff::show).post(staff::invite))
         .route("/admin/staff/{id}", post(staff::update))
         .route("/admin/audit", get(staff::audit))
+        .route(
+            "/admin/imports",
+            get(imports::list)
+                .post(imports::create)
+                .layer(axum::extract::DefaultBodyLimit::max(import_limit)),
+        )
+        .route("/admin/imports/{id}", get(imports::show))
+        .route("/admin/exports/{kind}", get(imports::export))
         .route("/admin/assets/admin.css", get(stylesheet))
 }
 
@@ -332,6 +343,7 @@ fn layout(page: &StaffPage, title: &str, main: Markup) -> Markup {
                                 ul {
                                     li { a href="/admin/" { "Dashboard" } }
                                     @if can(Permission::Catalog) { li { a href="/admin/products" { "Products" } } }
+                                    @if can(Permission::Catalog) { li { a href="/admin/imports" { "Import" } } }
                                     @if can(Permission::Orders) || can(Permission::Refunds) { li { a href="/admin/orders" { "Orders" } } }
                                     @if can(Permission::Staff) { li { a href="/admin/staff" { "Staff" } } }
                                     @if actor.as_ref().is_some_and(Actor::is_owner) { li { a href="/admin/audit" { "Audit log" } } }

@@ -57,6 +57,8 @@ const CLAIM_ATTEMPTS: u32 = 64;
 /// Keys per BatchGetItem (DynamoDB's limit) and items per BatchWriteItem (likewise).
 const BATCH_GET: usize = 100;
 const BATCH_WRITE: usize = 25;
+/// BatchWriteItem calls one batch of products keeps in flight.
+const PARALLEL_WRITES: usize = 4;
 /// Rounds of retrying what DynamoDB left unprocessed in a batch (it throttles that way).
 const BATCH_ROUNDS: u32 = 10;
 
@@ -241,6 +243,49 @@ impl DynamoCatalog {
         Ok(found)
     }
 
+    /// One BatchWriteItem of at most [`BATCH_WRITE`] products, retrying what DynamoDB left
+    /// unprocessed.
+    async fn put_chunk(&self, chunk: &[Product]) -> Result<(), StoreError> {
+        let mut writes = chunk
+            .iter()
+            .map(|p| {
+                let doc = serde_json::to_string(p).map_err(|e| StoreError::new("dynamodb", e))?;
+                let put = PutRequest::builder()
+                    .item("pk", s(self.pk()))
+                    .item("sk", s(product_sk(p.id)))
+                    .item("doc", s(doc))
+                    .build()
+                    .map_err(|e| StoreError::new("dynamodb", e))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut round = 0;
+        while !writes.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut writes))
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            writes = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if !writes.is_empty() {
+                round += 1;
+                if round > BATCH_ROUNDS {
+                    return Err(StoreError::new(
+                        "dynamodb",
+                        "catalog write: items still unprocessed after retries",
+                    ));
+                }
+                batch_backoff(round).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_doc(&self, sk: String) -> Result<bool, StoreError> {
         let out = self
             .items()
@@ -366,47 +411,18 @@ impl CatalogStore for DynamoCatalog {
     }
 
     async fn put_products(&self, products: &[Product]) -> Result<(), StoreError> {
-        for chunk in products.chunks(BATCH_WRITE) {
-            let mut writes = chunk
-                .iter()
-                .map(|p| {
-                    let doc =
-                        serde_json::to_string(p).map_err(|e| StoreError::new("dynamodb", e))?;
-                    let put = PutRequest::builder()
-                        .item("pk", s(self.pk()))
-                        .item("sk", s(product_sk(p.id)))
-                        .item("doc", s(doc))
-                        .build()
-                        .map_err(|e| StoreError::new("dynamodb", e))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut round = 0;
-            while !writes.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut writes))
-                    .send()
-                    .await
-                    .map_err(ddb_err)?;
-                writes = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !writes.is_empty() {
-                    round += 1;
-                    if round > BATCH_ROUNDS {
-                        return Err(StoreError::new(
-                            "dynamodb",
-                            "catalog write: items still unprocessed after retries",
-                        ));
-                    }
-                    batch_backoff(round).await;
-                }
-            }
-        }
-        Ok(())
+        use futures::{StreamExt as _, TryStreamExt as _};
+        // Several BatchWriteItem calls in flight at once: an import batch of 500 products is
+        // 20 calls, and sequentially their round trips dominate an import's time.
+        // (Futures made up front: a closure in the stream trips the `Send` check of the trait.)
+        let writes: Vec<_> = products
+            .chunks(BATCH_WRITE)
+            .map(|chunk| self.put_chunk(chunk))
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(PARALLEL_WRITES)
+            .try_collect::<()>()
+            .await
     }
 
     async fn delete_product(&self, id: Uuid) -> Result<bool, StoreError> {
