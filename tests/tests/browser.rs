@@ -15,6 +15,8 @@ use emporium_integration_tests::{
     BrowserStore, app_database, ensure_browser, run_journey, seed_journey_shop, tenant, unique,
     workspace_root,
 };
+use reqwest::Method;
+use serde_json::json;
 
 const STORE: &str = "lumen";
 const DISPLAY_NAME: &str = "Lumen Goods";
