@@ -207,16 +207,6 @@ EOF
 # Its user system:metrics-server gets the rights upstream's manifest grants.
 start_metrics_server() {
   local port ca; port=$(free_port)
-  start_bg metrics-server "$root/.bin/metrics-server" \
-    --kubeconfig="$state/metrics-server.kubeconfig" \
-    --authentication-kubeconfig="$state/metrics-server.kubeconfig" \
-    --authorization-kubeconfig="$state/metrics-server.kubeconfig" \
-    --bind-address="$NODE_IP" --secure-port="$port" \
-    --tls-cert-file="$state/pki/metrics-server-serving.crt" --tls-private-key-file="$state/pki/metrics-server-serving.key" \
-    --kubelet-certificate-authority="$root/.state/controlplane/pki/ca.crt" \
-    --kubelet-preferred-address-types=InternalIP --kubelet-use-node-status-port \
-    --node-selector=emporium.dev/node=real \
-    --metric-resolution=15s --kubelet-request-timeout=5s
   ca=$(base64 -w0 "$root/.state/controlplane/pki/ca.crt")
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: rbac.authorization.k8s.io/v1
@@ -276,6 +266,18 @@ spec:
   groupPriorityMinimum: 100
   versionPriority: 100
 EOF
+  # Started after its RBAC exists: it reads the request-header CA once at start and exits
+  # when it may not.
+  start_bg metrics-server "$root/.bin/metrics-server" \
+    --kubeconfig="$state/metrics-server.kubeconfig" \
+    --authentication-kubeconfig="$state/metrics-server.kubeconfig" \
+    --authorization-kubeconfig="$state/metrics-server.kubeconfig" \
+    --bind-address="$NODE_IP" --secure-port="$port" \
+    --tls-cert-file="$state/pki/metrics-server-serving.crt" --tls-private-key-file="$state/pki/metrics-server-serving.key" \
+    --kubelet-certificate-authority="$root/.state/controlplane/pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP --kubelet-use-node-status-port \
+    --node-selector=emporium.dev/node=real \
+    --metric-resolution=15s --kubelet-request-timeout=5s
   kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=90s >/dev/null ||
     die "metrics.k8s.io not Available (see $state/logs/metrics-server.log)"
 }
