@@ -156,8 +156,11 @@ Emporium is running on the real node: the operator and every store are pods. Ctr
   Node           scripts/node.sh status        logs: .state/node/logs/
   Services       scripts/stack.sh status
 EOF
-  # Stay up until Ctrl-C (the EXIT trap stops the stack, which stops the node and its pods).
-  while sleep 3600; do :; done
+  # Stay up until Ctrl-C or SIGTERM (the EXIT trap stops the stack, which stops the node and its
+  # pods). `wait` returns at once on a signal; a foreground sleep would hold the trap back.
+  sleep infinity &
+  children+=($!)
+  wait $!
 fi
 
 operator_port=$(free_port)
