@@ -138,6 +138,11 @@ struct Args {
     /// it nothing (a queue this replica just sent to is polled at once).
     #[arg(long, env = "EMPORIUM_NOTIFY_IDLE_POLL_SECS", default_value_t = 60)]
     notify_idle_poll_secs: u64,
+    /// Consume the tenants' order-event queues in this process and turn the events into mails
+    /// and webhooks (decision 0022). `false` leaves the queues to another consumer (the
+    /// platform's own pipeline, or a replica set of its own), which then sees every event.
+    #[arg(long, env = "EMPORIUM_NOTIFICATIONS_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    notifications_worker: bool,
 }
 
 #[tokio::main]
@@ -224,11 +229,17 @@ async fn main() -> anyhow::Result<()> {
     workers::spawn(&state.tenants, &state.relay);
     workers::imports::spawn(state.clone());
     // Order events from the tenants' queues become mails and webhooks (decision 0022).
-    notifications::spawn(
-        state.notifier.clone(),
-        state.relay.clone(),
-        state.tenants.clone(),
-    );
+    if args.notifications_worker {
+        notifications::spawn(
+            state.notifier.clone(),
+            state.relay.clone(),
+            state.tenants.clone(),
+        );
+    } else {
+        tracing::info!(
+            "notifications worker off: the order-event queues are left to another consumer"
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -221,6 +221,9 @@ async fn platform_team_onboards_two_merchants_and_shoppers_buy() {
         format!("--listen=127.0.0.1:{port}"),
         "--watch-secrets".into(),
         "--log-format=json".into(),
+        // This test reads the tenants' order-event queues itself, as a platform's own pipeline
+        // would; the runtime's consumer of them is covered by storefront/tests/notifications.rs.
+        "--notifications-worker=false".into(),
     ];
     let runtime = Process::start(
         "emporium-storefront",
